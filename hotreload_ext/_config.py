@@ -1,0 +1,64 @@
+"""The traitlets configuration: ``c.HotReload.*``, ``--HotReload.*=...``, ``%config HotReload``.
+
+The configuration reference in the docs is generated from this class, so the help strings here
+are the user documentation.
+"""
+
+from __future__ import annotations
+
+from traitlets import Bool, CaselessStrEnum, List, Unicode
+from traitlets.config import Configurable
+
+__all__ = ["HotReload"]
+
+
+class HotReload(Configurable):
+    """Settings of the hotreload extension.
+
+    Set them in ``ipython_config.py`` (``c.HotReload.verbosity = "verbose"``), on the command line
+    (``ipython --HotReload.verbosity=verbose``) or in a running session
+    (``%config HotReload.verbosity = "verbose"``).
+    """
+
+    enabled = Bool(
+        True,
+        help="""Check for edited modules before every cell. ``%hotreload off`` sets this to
+        False; ``%hotreload now`` still works while it is off.""",
+    ).tag(config=True)
+
+    verbosity = CaselessStrEnum(
+        ["quiet", "normal", "verbose"],
+        default_value="normal",
+        help="""How much to say after a check. ``quiet``: only failures. ``normal``: one line
+        per reloaded module and one notice per unreadable file. ``verbose``: also the statements
+        that ran again, the reload mode and timings.""",
+    ).tag(config=True)
+
+    watch = List(
+        Unicode(),
+        default_value=[],
+        help="""Glob patterns of extra modules to watch, such as an installed package you are
+        editing: ``["mylib", "mylib.*"]``. A pattern containing ``/`` is matched against the
+        source file path instead of the module name. By default only modules outside the
+        standard library and site-packages are watched.""",
+    ).tag(config=True)
+
+    exclude = List(
+        Unicode(),
+        default_value=[],
+        help="""Glob patterns of modules (or, with ``/``, file paths) never to reload. Wins over
+        ``watch``.""",
+    ).tag(config=True)
+
+    selective = Bool(
+        True,
+        help="""Re-run only the top-level statements an edit affects, keeping module state
+        (caches, loaded data) that did not change. False re-runs the whole module body on
+        every change; functions and classes are still patched in place either way.""",
+    ).tag(config=True)
+
+    strict = Bool(
+        False,
+        help="""Re-raise hotreload's own internal errors instead of reporting them. For the
+        test suite and for debugging hotreload; leave it off in real sessions.""",
+    ).tag(config=True)

@@ -1,0 +1,327 @@
+"""Stage 1: which of the user's module files changed.
+
+Only the user's own modules are watched (see :func:`classify`). Each watched module keeps a small
+:class:`TrackedModule` record: the file's ``(st_mtime_ns, st_size)`` stamp, a content hash and the
+source it was loaded from (compressed). A check stats each watched file; only a file whose stamp
+moved is read and hashed, and only a file whose hash differs from what is running counts as
+changed, so a ``touch`` or an edit reverted before the next cell costs one read and reloads nothing.
+
+This module must never import IPython.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import os
+import sys
+import sysconfig
+import time
+import types
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ._diff import digest_bytes
+
+__all__ = ["Change", "ModuleFilter", "TrackedModule", "Watcher", "decode_source", "read_file"]
+
+# A file whose mtime is this close to the moment we stamped it may still be written to within the
+# same filesystem timestamp tick (1-2 s on some filesystems), so an unchanged stamp proves nothing:
+# like git's "racily clean" index entries, such files are re-hashed until the stamp is old enough.
+_RACY_NS = 2_000_000_000
+
+_OWN_PACKAGES = ("hotreload_ext", "hotreload")
+
+
+def _stdlib_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = {os.path.realpath(paths[key]) for key in ("stdlib", "platstdlib") if key in paths}
+    return tuple(sorted(d + os.sep for d in dirs))
+
+
+@dataclass(frozen=True)
+class ModuleFilter:
+    """Decides which modules are the user's.
+
+    By default a module is watched when it has a ``.py`` source file outside the standard library
+    and outside any ``site-packages``/``dist-packages`` directory, and is not ``__main__`` or
+    hotreload itself. ``include`` patterns add modules back (an installed package you are
+    editing); ``exclude`` patterns remove some; exclusion wins. A pattern containing a path
+    separator is matched against the file path, any other against the dotted module name.
+    """
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    stdlib_dirs: tuple[str, ...] = field(default_factory=_stdlib_dirs)
+
+    def source_path(self, name: str, module: object) -> str | None:
+        """The module's ``.py`` file if it should be watched, else None."""
+        if not isinstance(module, types.ModuleType):
+            return None
+        if name in ("__main__", "__mp_main__") or name.split(".")[0] in _OWN_PACKAGES:
+            return None
+        path = _module_source(module)
+        if path is None:
+            return None
+        if self._matches(self.exclude, name, path):
+            return None
+        if self._matches(self.include, name, path):
+            return path
+        real = os.path.realpath(path)
+        if real.startswith(self.stdlib_dirs) and not real.startswith(_site_dirs_in(real)):
+            return None
+        parts = real.split(os.sep)
+        if "site-packages" in parts or "dist-packages" in parts:
+            return None
+        return path
+
+    @staticmethod
+    def _matches(patterns: Iterable[str], name: str, path: str) -> bool:
+        for pattern in patterns:
+            subject = path if ("/" in pattern or os.sep in pattern) else name
+            if fnmatch.fnmatchcase(subject, pattern):
+                return True
+        return False
+
+
+def _site_dirs_in(path: str) -> str:
+    # A virtual environment can live under the stdlib prefix; its site-packages is not stdlib,
+    # but is excluded anyway by the site-packages rule. This keeps the prefix test exact.
+    index = path.find(os.sep + "site-packages" + os.sep)
+    return path[: index + 1] if index >= 0 else "\0"
+
+
+def _module_source(module: types.ModuleType) -> str | None:
+    spec = getattr(module, "__spec__", None)
+    origin = getattr(spec, "origin", None) if spec is not None else None
+    path = origin if isinstance(origin, str) else getattr(module, "__file__", None)
+    if not isinstance(path, str) or not path.endswith((".py", ".pyw")):
+        return None
+    return path
+
+
+def read_file(path: str) -> bytes:
+    """Read a source file. Raises OSError (including IsADirectoryError) as ``open`` does."""
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def decode_source(data: bytes) -> str:
+    """Decode source bytes the way the import system does (BOM and coding cookie honoured).
+
+    Raises:
+        SyntaxError: The bytes are not valid text in the declared encoding, or contain NUL.
+    """
+    if b"\0" in data:
+        raise SyntaxError("source code cannot contain null bytes")
+    try:
+        return importlib.util.decode_source(data)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise SyntaxError(f"cannot decode the source: {exc}") from exc
+
+
+@dataclass
+class TrackedModule:
+    """What hotreload remembers about one watched module."""
+
+    name: str
+    module: types.ModuleType
+    path: str
+    stamp: tuple[int, int] | None
+    stamped_at: int
+    digest: bytes
+    _source: bytes
+    failed_digest: bytes | None = None
+    missing_reported: bool = False
+
+    @property
+    def source(self) -> bytes:
+        """The source bytes the running code was loaded from."""
+        return zlib.decompress(self._source)
+
+    @property
+    def memory(self) -> int:
+        """Approximate bytes this record keeps alive."""
+        return len(self._source) + len(self.digest) + len(self.name) + len(self.path) + 200
+
+    def accept(self, data: bytes, digest: bytes, stamp: tuple[int, int] | None) -> None:
+        """Make ``data`` the running source."""
+        self._source = zlib.compress(data, 1)
+        self.digest = digest
+        self.stamp = stamp
+        self.stamped_at = time.time_ns()
+        self.failed_digest = None
+        self.missing_reported = False
+
+    def reject(self, digest: bytes, stamp: tuple[int, int] | None) -> None:
+        """Remember a version that failed, so it is reported once, not on every cell."""
+        self.failed_digest = digest
+        self.stamp = stamp
+        self.stamped_at = time.time_ns()
+
+
+@dataclass(frozen=True)
+class Change:
+    """A watched module whose file now holds different source than what is running."""
+
+    tracked: TrackedModule
+    data: bytes
+    digest: bytes
+    stamp: tuple[int, int] | None
+    forced: bool = False
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A watched module whose file can no longer be read."""
+
+    tracked: TrackedModule
+    message: str
+
+
+StatFunction = Callable[[str], os.stat_result]
+
+
+class Watcher:
+    """Tracks the user's modules and finds the ones whose source changed.
+
+    Args:
+        modules: The module registry to watch (``sys.modules``).
+        module_filter: Which modules are the user's.
+        stat: Seam for tests; ``os.stat`` by default.
+    """
+
+    def __init__(
+        self,
+        modules: Mapping[str, object] | None = None,
+        module_filter: ModuleFilter | None = None,
+        *,
+        stat: StatFunction = os.stat,
+    ) -> None:
+        self.modules: Mapping[str, object] = sys.modules if modules is None else modules
+        self.filter = module_filter or ModuleFilter()
+        self.tracked: dict[str, TrackedModule] = {}
+        self._stat = stat
+        self._seen_count = -1
+        self._seen_last: str | None = None
+        self._considered: dict[str, int] = {}
+
+    # --- discovering modules ---------------------------------------------------------------
+    def discover(self) -> list[TrackedModule]:
+        """Start tracking modules imported since the last call, from their current source."""
+        count = len(self.modules)
+        last = next(reversed(self.modules.keys()), None) if count else None  # type: ignore[call-overload]
+        # sys.modules only grows at its end, so an unchanged size and last key mean nothing was
+        # imported: the idle-cell case costs O(1) whatever the number of loaded modules.
+        if count == self._seen_count and last == self._seen_last:
+            return []
+        self._seen_count, self._seen_last = count, last
+        added: list[TrackedModule] = []
+        for name, module in list(self.modules.items()):
+            if self._considered.get(name) == id(module):
+                continue
+            self._considered[name] = id(module)
+            tracked = self.track(name, module)
+            if tracked is not None:
+                added.append(tracked)
+        return added
+
+    def track(self, name: str, module: object) -> TrackedModule | None:
+        """Track ``module`` from its current source, if it is a user module."""
+        path = self.filter.source_path(name, module)
+        if path is None:
+            self.tracked.pop(name, None)
+            return None
+        current = self.tracked.get(name)
+        if current is not None and current.module is module:
+            return None
+        assert isinstance(module, types.ModuleType)
+        try:
+            stamp = self._stamp(path)
+            data = read_file(path)
+        except OSError:
+            return None
+        record = TrackedModule(
+            name=name,
+            module=module,
+            path=path,
+            stamp=stamp,
+            stamped_at=time.time_ns(),
+            digest=digest_bytes(data),
+            _source=zlib.compress(data, 1),
+        )
+        self.tracked[name] = record
+        return record
+
+    def refilter(self) -> None:
+        """Re-apply the filter to every loaded module (after the patterns changed)."""
+        self._considered.clear()
+        self._seen_count = -1
+        for name in list(self.tracked):
+            if self.filter.source_path(name, self.tracked[name].module) is None:
+                del self.tracked[name]
+        self.discover()
+
+    # --- detecting changes -------------------------------------------------------------------
+    def poll(self, force: Iterable[str] = ()) -> tuple[list[Change], list[Problem]]:
+        """Stat every watched file; return those whose content changed, and unreadable ones."""
+        forced = set(force)
+        changes: list[Change] = []
+        problems: list[Problem] = []
+        now = time.time_ns()
+        for name, tracked in list(self.tracked.items()):
+            if self.modules.get(name) is not tracked.module:
+                # The module was deleted from sys.modules or replaced by another object.
+                del self.tracked[name]
+                self._considered.pop(name, None)
+                continue
+            try:
+                stamp = self._stamp(tracked.path)
+            except FileNotFoundError:
+                if not tracked.missing_reported:
+                    tracked.missing_reported = True
+                    problems.append(Problem(tracked, "its file was deleted; keeping the loaded code"))
+                continue
+            except OSError as exc:
+                if not tracked.missing_reported:
+                    tracked.missing_reported = True
+                    problems.append(Problem(tracked, f"cannot read its file ({exc.strerror})"))
+                continue
+            # Racily clean: a stamp taken within the filesystem's timestamp tick of the file's
+            # mtime cannot prove the content is unchanged, so such a file is re-hashed.
+            racy = tracked.stamp is not None and tracked.stamp[0] >= tracked.stamped_at - _RACY_NS
+            if stamp == tracked.stamp and name not in forced and not racy:
+                continue
+            try:
+                data = read_file(tracked.path)
+            except OSError as exc:
+                if not tracked.missing_reported:
+                    tracked.missing_reported = True
+                    problems.append(Problem(tracked, f"cannot read its file ({exc.strerror})"))
+                continue
+            tracked.missing_reported = False
+            digest = digest_bytes(data)
+            if name in forced:
+                changes.append(Change(tracked, data, digest, stamp, forced=True))
+            elif digest == tracked.digest:
+                # Touched, or reverted to what is running: nothing to reload. Remember the stamp
+                # (and when its content was verified) so the next cell is cheap again.
+                tracked.stamp = stamp
+                tracked.stamped_at = now
+                tracked.failed_digest = None
+            elif digest == tracked.failed_digest:
+                # Still the version that failed: it was reported once already.
+                tracked.stamp = stamp
+                tracked.stamped_at = now
+            else:
+                changes.append(Change(tracked, data, digest, stamp))
+        return changes, problems
+
+    def _stamp(self, path: str) -> tuple[int, int]:
+        result = self._stat(path)
+        return (result.st_mtime_ns, result.st_size)
+
+    def memory(self) -> int:
+        """Approximate bytes kept for all watched modules."""
+        return sum(t.memory for t in self.tracked.values())

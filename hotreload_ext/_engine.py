@@ -1,0 +1,159 @@
+"""The engine: one check runs the pipeline detect -> plan -> diff -> reload -> report.
+
+:class:`Reloader` knows nothing about IPython; the extension calls :meth:`Reloader.check` before
+every cell, and tests or other hosts can call it directly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterable, Mapping
+
+from ._detect import Change, ModuleFilter, TrackedModule, Watcher, decode_source
+from ._diff import ParsedSource, diff_sources, parse_source
+from ._graph import imported_modules, order_modules
+from ._reload import UserCodeError, reload_module
+from ._report import CycleReport, ModuleFailure, ModuleNotice, ModuleReport, user_traceback
+
+__all__ = ["Reloader"]
+
+_HISTORY = 20
+
+
+class Reloader:
+    """Reloads the user's edited modules in place.
+
+    Args:
+        include: Glob patterns of modules (or file paths) to watch even though they would be
+            skipped by default, e.g. an installed package you are editing.
+        exclude: Glob patterns of modules (or file paths) never to watch.
+        selective: Re-run only the statements an edit affects (True), or the whole module body.
+        strict: Re-raise hotreload's own internal errors instead of reporting them (tests).
+        modules: The module registry, ``sys.modules`` by default.
+    """
+
+    def __init__(
+        self,
+        *,
+        include: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        selective: bool = True,
+        strict: bool = False,
+        modules: Mapping[str, object] | None = None,
+    ) -> None:
+        self.watcher = Watcher(modules, ModuleFilter(tuple(include), tuple(exclude)))
+        self.selective = selective
+        self.strict = strict
+        self.history: deque[ModuleReport | ModuleFailure] = deque(maxlen=_HISTORY)
+        self.reloads = 0
+        self.failures = 0
+
+    @property
+    def watched(self) -> dict[str, TrackedModule]:
+        """The modules being watched, by name."""
+        return self.watcher.tracked
+
+    def set_patterns(self, include: Iterable[str], exclude: Iterable[str]) -> None:
+        """Change which modules are watched; takes effect at once."""
+        self.watcher.filter = ModuleFilter(tuple(include), tuple(exclude))
+        self.watcher.refilter()
+
+    def discover(self) -> list[TrackedModule]:
+        """Start watching modules imported since the last call, from their current source."""
+        return self.watcher.discover()
+
+    def check(self, force: Iterable[str] = ()) -> CycleReport:
+        """Reload every watched module whose source changed; ``force`` names reload regardless.
+
+        Raises:
+            KeyError: A name in ``force`` is not a watched module.
+        """
+        started = time.perf_counter()
+        report = CycleReport()
+        self.discover()
+        forced = list(force)
+        unknown = [name for name in forced if name not in self.watcher.tracked]
+        if unknown:
+            raise KeyError(", ".join(unknown))
+        changes, problems = self.watcher.poll(forced)
+        report.checked = len(self.watcher.tracked)
+        report.notices += [ModuleNotice(p.tracked.name, p.message) for p in problems]
+
+        parsed: dict[str, tuple[Change, ParsedSource]] = {}
+        for change in changes:
+            try:
+                text = decode_source(change.data)
+                parsed[change.tracked.name] = (change, parse_source(text, change.tracked.path))
+            except SyntaxError as exc:
+                self._fail(report, change, exc)
+        imports = {
+            name: imported_modules(source, name, is_package=_is_package(change.tracked))
+            for name, (change, source) in parsed.items()
+        }
+        # Changed modules in import order first; dependency order then decides.
+        in_import_order = [name for name in self.watcher.tracked if name in parsed]
+        for name in order_modules(in_import_order, imports):
+            change, source = parsed[name]
+            self._reload(report, change, source)
+        # A reload may import modules that did not exist before (a new sibling module).
+        self.discover()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _reload(self, report: CycleReport, change: Change, new: ParsedSource) -> None:
+        tracked = change.tracked
+        try:
+            old: ParsedSource | None = parse_source(decode_source(tracked.source), tracked.path)
+        except SyntaxError:
+            old = None
+        diff = diff_sources(old, new)
+        try:
+            result = reload_module(
+                tracked.module, diff, selective=self.selective and not change.forced
+            )
+        except UserCodeError as exc:
+            self._fail(report, change, exc.error)
+        except SyntaxError as exc:
+            self._fail(report, change, exc)
+        except Exception as exc:
+            if self.strict:
+                raise
+            self._fail(report, change, exc, internal=True)
+        else:
+            tracked.accept(change.data, change.digest, change.stamp)
+            self.reloads += 1
+            self.history.append(result)
+            report.reloaded.append(result)
+
+    def _fail(
+        self, report: CycleReport, change: Change, exc: BaseException, *, internal: bool = False
+    ) -> None:
+        tracked = change.tracked
+        tracked.reject(change.digest, change.stamp)
+        if internal:
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            error = (
+                f"internal error in hotreload: {type(exc).__name__}: {exc} "
+                "(please report it with this traceback)"
+            )
+            failure = ModuleFailure(tracked.name, tracked.path, None, error, text)
+        else:
+            text, lineno = user_traceback(exc)
+            path = tracked.path
+            if isinstance(exc, SyntaxError) and exc.filename:
+                path = exc.filename
+            summary = f"{type(exc).__name__}: {exc.msg if isinstance(exc, SyntaxError) else exc}"
+            failure = ModuleFailure(tracked.name, path, lineno, summary, text)
+        self.failures += 1
+        self.history.append(failure)
+        report.failed.append(failure)
+
+
+def _is_package(tracked: TrackedModule) -> bool:
+    return os.path.basename(tracked.path).startswith("__init__.") or hasattr(
+        tracked.module, "__path__"
+    )
+

@@ -1,0 +1,158 @@
+"""The IPython face: hooks, the never-crash boundary, and where report lines go.
+
+This module must never be reloaded by hotreload itself (the filter skips it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from traitlets import Bunch
+
+from ._config import HotReload
+from ._engine import Reloader
+from ._report import CycleReport
+
+__all__ = ["Extension", "load", "unload"]
+
+logger = logging.getLogger("hotreload")
+# Reports are printed by the extension; without a handler of its own, logging's last-resort
+# handler would print every error a second time on stderr.
+logger.addHandler(logging.NullHandler())
+
+_loaded: weakref.WeakKeyDictionary[Any, Extension] = weakref.WeakKeyDictionary()
+
+
+class Extension:
+    """One loaded instance of hotreload, bound to one IPython shell."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.settings = HotReload(parent=shell)
+        self.reloader = Reloader(
+            include=self.settings.watch,
+            exclude=self.settings.exclude,
+            selective=self.settings.selective,
+            strict=self.settings.strict,
+        )
+        self.internal_errors: list[BaseException] = []
+        self.settings.observe(self._patterns_changed, names=["watch", "exclude"])
+        self.settings.observe(self._flags_changed, names=["selective", "strict"])
+
+    # --- hooks -------------------------------------------------------------------------------
+    def pre_run_cell(self, info: object = None) -> None:
+        """Before every cell: reload what changed (the boundary: never raises)."""
+        if self.settings.enabled:
+            self.run_check()
+
+    def post_run_cell(self, result: object = None) -> None:
+        """After every cell: start watching modules the cell imported, as they are now."""
+        self._guard(self.reloader.discover)
+
+    def run_check(self, force: Iterable[str] = ()) -> CycleReport | None:
+        """Check now, print the report, never raise (except in strict mode)."""
+        report = self._guard(lambda: self.reloader.check(force))
+        if report is not None:
+            self.emit(report)
+        return report
+
+    def _guard(self, action: Any) -> Any:
+        try:
+            return action()
+        except Exception as exc:
+            # The one boundary: hotreload must never take the user's kernel down. Internal
+            # errors are reported (and re-raised in strict mode, so tests cannot miss them).
+            self.internal_errors.append(exc)
+            if self.settings.strict:
+                raise
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            message = (
+                f"hotreload: internal error ({type(exc).__name__}: {exc}); your code and data are "
+                "untouched. Please report this with the traceback below.\n" + text
+            )
+            print(message, file=sys.stderr)
+            logger.error(message)
+            return None
+
+    # --- output ------------------------------------------------------------------------------
+    def emit(self, report: CycleReport) -> None:
+        """Print and log a check's report at the configured verbosity."""
+        verbosity = self.settings.verbosity
+        for failure in report.failed:
+            print(str(failure), file=sys.stderr)
+            logger.error(str(failure))
+        if verbosity == "quiet":
+            return
+        for notice in report.notices:
+            print(str(notice), file=sys.stderr)
+            logger.warning(str(notice))
+        for reloaded in report.reloaded:
+            lines = [str(reloaded)]
+            if verbosity == "verbose":
+                lines += reloaded.details()
+            text = "\n".join(lines)
+            print(text)
+            logger.info(text)
+        if verbosity == "verbose" and report:
+            line = (
+                f"hotreload: checked {report.checked} modules in {report.seconds * 1000:.2f} ms"
+            )
+            print(line)
+            logger.info(line)
+
+    # --- configuration -----------------------------------------------------------------------
+    def _patterns_changed(self, change: Bunch) -> None:
+        self.reloader.set_patterns(self.settings.watch, self.settings.exclude)
+
+    def _flags_changed(self, change: Bunch) -> None:
+        self.reloader.selective = self.settings.selective
+        self.reloader.strict = self.settings.strict
+
+
+def load(shell: Any) -> Extension:
+    """Attach hotreload to ``shell`` (idempotent)."""
+    from ._magics import HotReloadMagics
+
+    existing = _loaded.get(shell)
+    if existing is not None:
+        return existing
+    extension = Extension(shell)
+    _loaded[shell] = extension
+    shell.events.register("pre_run_cell", extension.pre_run_cell)
+    shell.events.register("post_run_cell", extension.post_run_cell)
+    shell.configurables.append(extension.settings)
+    shell.register_magics(HotReloadMagics(shell, extension))
+    # Watch what is already imported from its current source.
+    extension._guard(extension.reloader.discover)
+    return extension
+
+
+def unload(shell: Any) -> None:
+    """Detach hotreload from ``shell``: every hook, magic and configurable it added."""
+    extension = _loaded.pop(shell, None)
+    if extension is None:
+        return
+    for event, callback in (
+        ("pre_run_cell", extension.pre_run_cell),
+        ("post_run_cell", extension.post_run_cell),
+    ):
+        try:
+            shell.events.unregister(event, callback)
+        except ValueError:
+            pass
+    if extension.settings in shell.configurables:
+        shell.configurables.remove(extension.settings)
+    shell.magics_manager.magics["line"].pop("hotreload", None)
+    for registered in list(shell.magics_manager.registry):
+        if registered == "HotReloadMagics":
+            del shell.magics_manager.registry[registered]
+
+
+def get_extension(shell: Any) -> Extension | None:
+    """The extension loaded in ``shell``, if any."""
+    return _loaded.get(shell)

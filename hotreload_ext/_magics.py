@@ -1,0 +1,169 @@
+"""The ``%hotreload`` magic."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+
+if TYPE_CHECKING:
+    from ._extension import Extension
+
+__all__ = ["HotReloadMagics"]
+
+_USAGE = """\
+%hotreload                      show status (same as `%hotreload status`)
+%hotreload on | off             turn checking before every cell on or off
+%hotreload now [MODULE ...]     check now; named modules reload even if unchanged
+%hotreload watch [PATTERN ...]  add glob patterns of modules to watch (no pattern: list them)
+%hotreload unwatch PATTERN ...  remove watch patterns
+%hotreload exclude [PATTERN ...]
+                                add glob patterns of modules never to reload (no pattern: list)
+%hotreload unexclude PATTERN ...
+                                remove exclude patterns
+%hotreload verbosity quiet|normal|verbose
+                                how much to report after each reload"""
+
+
+@magics_class
+class HotReloadMagics(Magics):
+    """Magics of the hotreload extension."""
+
+    def __init__(self, shell: Any, extension: Extension) -> None:
+        super().__init__(shell)
+        self.extension = extension
+
+    @line_magic
+    def hotreload(self, line: str) -> None:
+        """Steer hotreload, which reloads your edited modules before every cell.
+
+        Usage::
+
+        %hotreload                      show status (same as `%hotreload status`)
+        %hotreload on | off             turn checking before every cell on or off
+        %hotreload now [MODULE ...]     check now; named modules reload even if unchanged
+        %hotreload watch [PATTERN ...]  add glob patterns of modules to watch (no pattern: list)
+        %hotreload unwatch PATTERN ...  remove watch patterns
+        %hotreload exclude [PATTERN ...]
+                                        add glob patterns of modules never to reload (no
+                                        pattern: list them)
+        %hotreload unexclude PATTERN ...
+                                        remove exclude patterns
+        %hotreload verbosity quiet|normal|verbose
+                                        how much to report after each reload
+
+        Patterns match dotted module names (``mylib.*``); a pattern containing ``/`` matches
+        the source file path instead. The same settings are traitlets: ``%config HotReload``
+        lists them, and ``c.HotReload.<name>`` sets them in ``ipython_config.py``.
+        """
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%hotreload: {exc}\n\n{_USAGE}") from None
+        command, args = (words[0].lower(), words[1:]) if words else ("status", [])
+        handler = getattr(self, f"_do_{command}", None)
+        if handler is None:
+            raise UsageError(f"%hotreload: unknown command {command!r}\n\n{_USAGE}")
+        handler(args)
+
+    # --- commands ----------------------------------------------------------------------------
+    def _do_status(self, args: list[str]) -> None:
+        _no_arguments("status", args)
+        print(self.status())
+
+    def _do_on(self, args: list[str]) -> None:
+        _no_arguments("on", args)
+        self.extension.settings.enabled = True
+        print("hotreload: on; edited modules reload before every cell.")
+
+    def _do_off(self, args: list[str]) -> None:
+        _no_arguments("off", args)
+        self.extension.settings.enabled = False
+        print("hotreload: off; `%hotreload now` still reloads on demand.")
+
+    def _do_now(self, args: list[str]) -> None:
+        watched = self.extension.reloader.watched
+        self.extension.reloader.discover()
+        unknown = [name for name in args if name not in watched]
+        if unknown:
+            raise UsageError(
+                f"%hotreload now: not a watched module: {', '.join(unknown)}. Import it first, "
+                "or add it with `%hotreload watch NAME`."
+            )
+        report = self.extension.run_check(force=args)
+        if report is not None and not report and self.extension.settings.verbosity != "quiet":
+            print(f"hotreload: no changes in {report.checked} watched modules.")
+
+    def _do_watch(self, args: list[str]) -> None:
+        self._edit_patterns("watch", args, add=True)
+
+    def _do_unwatch(self, args: list[str]) -> None:
+        self._edit_patterns("watch", args, add=False)
+
+    def _do_exclude(self, args: list[str]) -> None:
+        self._edit_patterns("exclude", args, add=True)
+
+    def _do_unexclude(self, args: list[str]) -> None:
+        self._edit_patterns("exclude", args, add=False)
+
+    def _do_verbosity(self, args: list[str]) -> None:
+        choices = ("quiet", "normal", "verbose")
+        if len(args) != 1 or args[0].lower() not in choices:
+            raise UsageError("%hotreload verbosity: give one of quiet, normal, verbose")
+        self.extension.settings.verbosity = args[0].lower()
+        print(f"hotreload: verbosity {args[0].lower()}")
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _edit_patterns(self, trait: str, args: list[str], *, add: bool) -> None:
+        settings = self.extension.settings
+        current: list[str] = list(getattr(settings, trait))
+        if not args:
+            if not add:
+                raise UsageError(f"%hotreload un{trait}: give at least one pattern")
+            print(f"hotreload {trait} patterns: {', '.join(current) or '(none)'}")
+            return
+        if add:
+            updated = current + [p for p in args if p not in current]
+        else:
+            missing = [p for p in args if p not in current]
+            if missing:
+                raise UsageError(
+                    f"%hotreload un{trait}: not a {trait} pattern: {', '.join(missing)} "
+                    f"(current: {', '.join(current) or 'none'})"
+                )
+            updated = [p for p in current if p not in args]
+        setattr(settings, trait, updated)
+        count = len(self.extension.reloader.watched)
+        print(f"hotreload {trait} patterns: {', '.join(updated) or '(none)'}; watching {count} modules")
+
+    def status(self) -> str:
+        """The text of ``%hotreload status``."""
+        extension = self.extension
+        settings = extension.settings
+        reloader = extension.reloader
+        state = "on" if settings.enabled else "off"
+        mode = "statement-level" if settings.selective else "whole-module"
+        lines = [
+            f"hotreload: {state}; polling before each cell; {mode} reloads; "
+            f"verbosity {settings.verbosity}",
+            f"  watching {len(reloader.watched)} modules "
+            f"({reloader.watcher.memory() / 1024:.1f} KiB kept); "
+            f"{reloader.reloads} reloads, {reloader.failures} failures so far",
+        ]
+        if settings.watch:
+            lines.append(f"  watch patterns: {', '.join(settings.watch)}")
+        if settings.exclude:
+            lines.append(f"  exclude patterns: {', '.join(settings.exclude)}")
+        if reloader.history:
+            lines.append("  recent:")
+            for entry in list(reloader.history)[-5:]:
+                first = str(entry).splitlines()[0]
+                lines.append(f"    {first}")
+        return "\n".join(lines)
+
+
+def _no_arguments(command: str, args: list[str]) -> None:
+    if args:
+        raise UsageError(f"%hotreload {command} takes no arguments (got {' '.join(args)})")

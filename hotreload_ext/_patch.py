@@ -1,0 +1,341 @@
+"""Stage 5: patch live objects in place, keeping their identity.
+
+When a statement runs again it makes *new* function and class objects. :class:`Patcher` merges
+each new object into the old one it replaces, so that the old object (held by ``from m import f``,
+by instances, by callback lists, by bound methods) now behaves like the new one, and the module
+name is bound back to the old object. Every mutation goes through the :class:`Journal` first.
+
+Where an object cannot be merged (a class whose ``__slots__``, bases or metaclass changed, an
+``Enum``), the new object replaces it; instances of a replaced class are moved to the new class in
+one heap pass at commit (:func:`migrate_instances`).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import functools
+import gc
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._journal import MISSING, Journal, set_closure
+
+__all__ = ["Patcher", "Replacement", "migrate_instances", "shift_lines"]
+
+# Per-class slots that belong to one class object and must never be copied to another.
+_CLASS_OWN = frozenset({"__dict__", "__weakref__", "_abc_impl", "__abstractmethods__"})
+
+
+@dataclass
+class Replacement:
+    """A class that could not be patched in place, and why."""
+
+    old: type
+    new: type
+    reason: str
+    moved: int = 0
+    not_moved: list[str] = field(default_factory=list)
+
+
+class Patcher:
+    """Merges new objects into old ones for one module's reload.
+
+    Args:
+        journal: Where every in-place change is recorded so it can be undone.
+        globals_: The module's namespace. Only functions whose globals are this namespace, and
+            classes whose ``__module__`` is ``module_name``, are patched: anything else was
+            imported from somewhere else and is simply rebound.
+        module_name: The module's ``__name__``.
+    """
+
+    def __init__(self, journal: Journal, globals_: dict[str, Any], module_name: str) -> None:
+        self.journal = journal
+        self.globals = globals_
+        self.module_name = module_name
+        self.replacements: list[Replacement] = []
+        self.abc_classes: list[type] = []
+        self.caches: list[Any] = []
+        # new object id -> the object that stands for it after the merge (the old one, or the
+        # new one itself). Keeps cycles finite (class -> method -> __class__ cell -> class).
+        self._memo: dict[int, Any] = {}
+        self._keep_alive: list[object] = []
+
+    # ------------------------------------------------------------------------------------
+    def merge(self, old: Any, new: Any) -> Any:
+        """Return the object that should be bound where ``old`` was and ``new`` now is."""
+        if old is new or new is MISSING:
+            return old
+        if old is MISSING:
+            return self.adopt(new)
+        if id(new) in self._memo:
+            return self._memo[id(new)]
+        if isinstance(old, types.FunctionType) and isinstance(new, types.FunctionType):
+            if old.__globals__ is self.globals and new.__globals__ is self.globals:
+                return self._merge_function(old, new)
+        elif isinstance(old, type) and isinstance(new, type):
+            if self._is_own_class(old) and self._is_own_class(new):
+                return self._merge_class(old, new)
+        elif type(old) is type(new) and isinstance(new, (classmethod, staticmethod)):
+            inner = self.merge(old.__func__, new.__func__)
+            return old if inner is old.__func__ else new
+        elif type(old) is property and type(new) is property:
+            return self._merge_property(old, new)
+        elif type(old) is type(new) and isinstance(new, functools.partial):
+            return new
+        elif _is_lru_wrapper(old) and _is_lru_wrapper(new):
+            return self._merge_lru_wrapper(old, new)
+        return self.adopt(new)
+
+    def adopt(self, new: Any) -> Any:
+        """Point a brand-new object's closure cells at the old objects that were kept."""
+        if id(new) in self._memo:
+            return self._memo[id(new)]
+        if isinstance(new, types.FunctionType):
+            self._remember(new, new)
+            for cell in new.__closure__ or ():
+                try:
+                    contents = cell.cell_contents
+                except ValueError:
+                    continue
+                kept = self._memo.get(id(contents), contents)
+                if kept is not contents:
+                    self.journal.save_cell(cell)
+                    cell.cell_contents = kept
+        elif isinstance(new, (classmethod, staticmethod)):
+            self.adopt(new.__func__)
+        elif isinstance(new, property):
+            for accessor in (new.fget, new.fset, new.fdel):
+                if accessor is not None:
+                    self.adopt(accessor)
+        return new
+
+    # ------------------------------------------------------------------------------------
+    def _remember(self, new: object, result: object) -> None:
+        self._memo[id(new)] = result
+        self._keep_alive.append(new)
+
+    def _is_own_class(self, cls: type) -> bool:
+        return cls.__module__ == self.module_name
+
+    def _merge_function(self, old: types.FunctionType, new: types.FunctionType) -> Any:
+        self._remember(new, old)
+        self.journal.save_function(old)
+        old_cells = dict(zip(old.__code__.co_freevars, old.__closure__ or ()))
+        cells: list[types.CellType] = []
+        for name, new_cell in zip(new.__code__.co_freevars, new.__closure__ or ()):
+            cells.append(self._merge_cell(old_cells.get(name), new_cell))
+        closure = tuple(cells) if cells else None
+        if _same_cells(closure, old.__closure__):
+            old.__code__ = new.__code__
+        else:
+            set_closure(old, new.__code__, closure)
+        old.__defaults__ = new.__defaults__
+        old.__kwdefaults__ = new.__kwdefaults__
+        old.__doc__ = new.__doc__
+        old.__annotations__ = new.__annotations__
+        old.__name__ = new.__name__
+        old.__qualname__ = new.__qualname__
+        if hasattr(new, "__type_params__"):
+            old.__type_params__ = new.__type_params__
+        new_dict = {k: self.merge(old.__dict__.get(k, MISSING), v) for k, v in new.__dict__.items()}
+        old.__dict__.clear()
+        old.__dict__.update(new_dict)
+        return old
+
+    def _merge_cell(self, old_cell: types.CellType | None, new_cell: types.CellType) -> Any:
+        try:
+            new_value = new_cell.cell_contents
+        except ValueError:
+            return new_cell
+        if old_cell is None:
+            kept = self.adopt(new_value)
+        else:
+            try:
+                old_value = old_cell.cell_contents
+            except ValueError:
+                old_value = MISSING
+            kept = self.merge(old_value, new_value)
+            if kept is old_value:
+                return old_cell
+        if kept is not new_value:
+            self.journal.save_cell(new_cell)
+            new_cell.cell_contents = kept
+        return new_cell
+
+    def _merge_property(self, old: property, new: property) -> Any:
+        accessors = []
+        for name in ("fget", "fset", "fdel"):
+            before, after = getattr(old, name), getattr(new, name)
+            if before is None or after is None:
+                accessors.append(self.adopt(after) if after is not None else None)
+            else:
+                accessors.append(self.merge(before, after))
+        if accessors == [old.fget, old.fset, old.fdel] and old.__doc__ == new.__doc__:
+            return old
+        return property(*accessors, doc=new.__doc__)
+
+    def _merge_lru_wrapper(self, old: Any, new: Any) -> Any:
+        inner = self.merge(old.__wrapped__, new.__wrapped__)
+        if inner is not old.__wrapped__:
+            return new
+        # The wrapper is kept, so its cache holds results of the old body: clear it at commit.
+        self.caches.append(old)
+        return old
+
+    def _merge_class(self, old: type, new: type) -> Any:
+        reason = _why_not_in_place(old, new)
+        if reason:
+            self._remember(new, new)
+            self.replacements.append(Replacement(old=old, new=new, reason=reason))
+            return self.adopt(new)
+        self._remember(new, old)
+        self.journal.save_class(old)
+        old_dict = old.__dict__
+        for name, new_value in list(new.__dict__.items()):
+            if name in _CLASS_OWN:
+                continue
+            old_value = old_dict.get(name, MISSING)
+            if isinstance(new_value, (types.MemberDescriptorType, types.GetSetDescriptorType)):
+                # Slot descriptors are bound to their own class; the layout is unchanged (or
+                # we would be replacing), so the old ones stay.
+                continue
+            kept = self.merge(old_value, new_value)
+            if kept is not old_value:
+                type.__setattr__(old, name, kept)
+                set_name = getattr(type(kept), "__set_name__", None)
+                if set_name is not None and kept is new_value:
+                    set_name(kept, old, name)
+        for name in [n for n in old_dict if n not in new.__dict__ and n not in _CLASS_OWN]:
+            type.__delattr__(old, name)
+        if isinstance(old, abc.ABCMeta):
+            self.abc_classes.append(old)
+        return old
+
+    def commit(self) -> None:
+        """Finish what can only be done once the reload succeeded."""
+        for cls in self.abc_classes:
+            abc.update_abstractmethods(cls)
+        for wrapper in self.caches:
+            wrapper.cache_clear()
+        self._memo.clear()
+        self._keep_alive.clear()
+
+
+def _same_cells(
+    left: tuple[types.CellType, ...] | None, right: tuple[types.CellType, ...] | None
+) -> bool:
+    left, right = left or (), right or ()
+    return len(left) == len(right) and all(a is b for a, b in zip(left, right))
+
+
+def _is_lru_wrapper(value: object) -> bool:
+    return callable(getattr(value, "cache_clear", None)) and hasattr(value, "__wrapped__")
+
+
+def _slots(cls: type) -> tuple[str, ...] | None:
+    slots = cls.__dict__.get("__slots__")
+    if slots is None:
+        return None
+    return (slots,) if isinstance(slots, str) else tuple(slots)
+
+
+def _why_not_in_place(old: type, new: type) -> str:
+    """Empty when ``new`` can be merged into ``old``; otherwise the reason it cannot."""
+    if type(old) is not type(new):
+        return f"metaclass changed ({type(old).__name__} -> {type(new).__name__})"
+    if isinstance(old, enum.EnumMeta):
+        return "Enum classes are replaced, not patched"
+    if old.__bases__ != new.__bases__ or any(
+        a is not b for a, b in zip(old.__bases__, new.__bases__)
+    ):
+        return "base classes changed"
+    if _slots(old) != _slots(new):
+        return "__slots__ changed"
+    if old.__basicsize__ != new.__basicsize__ or old.__itemsize__ != new.__itemsize__:
+        return "instance layout changed"
+    return ""
+
+
+def migrate_instances(replacements: list[Replacement]) -> None:
+    """Move the instances of every replaced class to its new class, in one heap pass."""
+    if not replacements:
+        return
+    by_old = {id(r.old): r for r in replacements}
+    for obj in gc.get_objects():
+        replacement = by_old.get(id(type(obj)))
+        if replacement is None or type(obj) is not replacement.old:
+            continue
+        try:
+            object.__setattr__(obj, "__class__", replacement.new)
+            replacement.moved += 1
+        except TypeError as exc:
+            replacement.not_moved.append(f"{type(obj).__qualname__} instance: {exc}")
+
+
+def shift_lines(
+    obj: Any,
+    module_name: str,
+    filename: str,
+    span: tuple[int, int],
+    delta: int,
+    journal: Journal,
+) -> int:
+    """Move the line numbers of the code defined between ``first`` and ``last`` by ``delta``.
+
+    Used for definitions that did not change but moved because lines were inserted or removed
+    above them, so tracebacks and ``inspect.getsource`` keep pointing at the right line.
+    ``span`` is the statement's old first and last line. Returns how many functions moved.
+    """
+    first, last = span
+    seen: set[int] = set()
+    count = 0
+
+    def visit(value: Any) -> None:
+        nonlocal count
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        if isinstance(value, types.FunctionType):
+            code = value.__code__
+            if code.co_filename == filename and first <= code.co_firstlineno <= last:
+                journal.save_function(value)
+                value.__code__ = _shift_code(code, delta)
+                count += 1
+            for cell in value.__closure__ or ():
+                try:
+                    visit(cell.cell_contents)
+                except ValueError:
+                    pass
+            wrapped = value.__dict__.get("__wrapped__")
+            if wrapped is not None:
+                visit(wrapped)
+        elif isinstance(value, (classmethod, staticmethod)):
+            visit(value.__func__)
+        elif isinstance(value, property):
+            for accessor in (value.fget, value.fset, value.fdel):
+                if accessor is not None:
+                    visit(accessor)
+        elif isinstance(value, type) and value.__module__ == module_name:
+            firstlineno = value.__dict__.get("__firstlineno__")
+            if isinstance(firstlineno, int) and first <= firstlineno <= last:
+                # Python 3.13+ reads a class's position from here for inspect.getsource.
+                journal.save_class(value)
+                type.__setattr__(value, "__firstlineno__", firstlineno + delta)
+            for item in list(value.__dict__.values()):
+                visit(item)
+        elif _is_lru_wrapper(value):
+            visit(value.__wrapped__)
+
+    visit(obj)
+    return count
+
+
+def _shift_code(code: types.CodeType, delta: int) -> types.CodeType:
+    consts = tuple(
+        _shift_code(c, delta) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    # Line tables are relative to co_firstlineno since Python 3.10, so moving the first line
+    # moves every line of the body.
+    return code.replace(co_firstlineno=code.co_firstlineno + delta, co_consts=consts)

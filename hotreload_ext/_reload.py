@@ -1,0 +1,196 @@
+"""Stages 4 to 6: run what must run, patch live objects, then commit or roll back.
+
+One call to :func:`reload_module` reloads one module, all or nothing:
+
+1. Decide per statement whether it must run: it changed, or it reads or rebinds a name that a
+   statement run before it gave a new identity (source order, transitively). Unchanged
+   definitions that only moved get their line numbers shifted instead.
+2. Run each such statement in the live module namespace, compiled from the new source with its
+   real line numbers (never from a ``.pyc``).
+3. Merge each new function and class into the object the name held before (:class:`Patcher`),
+   so identities survive; every change is journaled.
+4. Delete the names the new source no longer binds, then commit. Any exception on the way rolls
+   the journal back: the module and its objects are exactly as before.
+"""
+
+from __future__ import annotations
+
+import ast
+import linecache
+import os
+import re
+import sys
+import time
+import types
+from typing import Any
+
+from ._diff import ModuleDiff, ParsedSource, Statement
+from ._journal import MISSING, Journal
+from ._patch import Patcher, migrate_instances, shift_lines
+from ._report import ModuleReport
+
+__all__ = ["UserCodeError", "full_rerun_reason", "reload_module"]
+
+FULL_MARKER = re.compile(r"^#\s*hotreload:\s*full\s*$", re.MULTILINE)
+
+
+class UserCodeError(Exception):
+    """The user's module raised while its new code ran. The reload was rolled back."""
+
+    def __init__(self, statement: Statement | None, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.statement = statement
+        self.error = error
+
+
+def full_rerun_reason(diff: ModuleDiff, module: types.ModuleType, *, selective: bool) -> str:
+    """Why the whole module body must run again; empty when running statements is safe."""
+    if not selective:
+        return "statement-level reloading is off (HotReload.selective = False)"
+    if diff.old is None:
+        return "the previous source is unknown"
+    if getattr(module, "__hotreload_full__", False) is True:
+        return "the module sets __hotreload_full__ = True"
+    if FULL_MARKER.search(diff.new.text):
+        return "the module has a '# hotreload: full' marker"
+    touched = [diff.new.statements[i] for i in sorted(diff.changed)] + list(diff.removed)
+    for statement in touched:
+        if statement.is_dynamic:
+            return f"line {statement.lineno} ({statement.summary}) cannot be re-run on its own"
+    return ""
+
+
+def reload_module(module: types.ModuleType, diff: ModuleDiff, *, selective: bool) -> ModuleReport:
+    """Bring ``module`` up to ``diff.new``, all or nothing.
+
+    Raises:
+        UserCodeError: The module's own code raised; everything was rolled back.
+        SyntaxError: A changed statement does not compile; nothing ran.
+    """
+    started = time.perf_counter()
+    new = diff.new
+    namespace = module.__dict__
+    name = module.__name__
+    full_reason = full_rerun_reason(diff, module, selective=selective)
+    # Compile every changed statement before running any, so a compile-time error (`return`
+    # outside a function, say) is reported before a single line ran.
+    compiled = {i: _compile(new.statements[i], new) for i in sorted(diff.changed)}
+    moved = dict(diff.moved)
+
+    journal = Journal()
+    patcher = Patcher(journal, namespace, name)
+    journal.save_mapping(namespace)
+    registered = sys.modules.get(name)
+    journal.add(lambda: _restore_registration(name, registered))
+
+    redefined: set[str] = set(diff.deleted_names)
+    reran: list[str] = []
+    try:
+        if namespace.get("__doc__") != new.docstring:
+            namespace["__doc__"] = new.docstring
+        for index, statement in enumerate(new.statements):
+            must_run = (
+                bool(full_reason)
+                or index in diff.changed
+                or not redefined.isdisjoint(statement.reads)
+                or not redefined.isdisjoint(statement.binds)
+            )
+            if not must_run:
+                if index in moved:
+                    _shift(statement, moved[index], new, namespace, name, journal)
+                continue
+            code = compiled.get(index) or _compile(statement, new)
+            before = {n: namespace.get(n, MISSING) for n in statement.binds}
+            _run(statement, code, namespace)
+            reran.append(f"L{statement.lineno}: {statement.summary}")
+            for bound in statement.binds:
+                after = namespace.get(bound, MISSING)
+                if after is MISSING:
+                    redefined.add(bound)
+                    continue
+                kept = patcher.merge(before[bound], after)
+                if kept is not after:
+                    namespace[bound] = kept
+                if kept is not before[bound]:
+                    redefined.add(bound)
+        for deleted in diff.deleted_names:
+            namespace.pop(deleted, None)
+        if sys.modules.get(name) is not module:
+            # The module body removed or replaced its own sys.modules entry; a module that is
+            # still loaded and watched must stay registered under its name.
+            sys.modules[name] = module
+        migrate_instances(patcher.replacements)
+        patcher.commit()
+    except BaseException:
+        journal.rollback()
+        raise
+    journal.commit()
+    _refresh_linecache(new)
+
+    updated, added, removed = diff.describe()
+    replaced = [
+        f"{r.old.__qualname__} ({r.reason}; {r.moved} instance(s) moved"
+        + (f", {len(r.not_moved)} could not be: {r.not_moved[0]}" if r.not_moved else "")
+        + ")"
+        for r in patcher.replacements
+    ]
+    return ModuleReport(
+        module=name,
+        path=new.filename,
+        updated=tuple(updated),
+        added=tuple(added),
+        removed=tuple(removed),
+        replaced=tuple(replaced),
+        reran=tuple(reran),
+        mode=f"whole module: {full_reason}" if full_reason else "statements",
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _compile(statement: Statement, source: ParsedSource) -> types.CodeType:
+    # The node comes from parsing the whole new file, so it already carries its real line
+    # numbers: tracebacks and inspect point at the file as it is on disk now.
+    module = ast.Module(body=[statement.node], type_ignores=[])
+    return compile(module, source.filename, "exec", flags=source.compile_flags, dont_inherit=True)
+
+
+def _run(statement: Statement, code: types.CodeType, namespace: dict[str, Any]) -> None:
+    try:
+        exec(code, namespace)
+    except BaseException as exc:
+        raise UserCodeError(statement, exc) from exc
+
+
+def _shift(
+    statement: Statement,
+    delta: int,
+    source: ParsedSource,
+    namespace: dict[str, Any],
+    module_name: str,
+    journal: Journal,
+) -> None:
+    span = (statement.lineno - delta, statement.end_lineno - delta)
+    for bound in statement.binds:
+        value = namespace.get(bound, MISSING)
+        if value is not MISSING:
+            shift_lines(value, module_name, source.filename, span, delta, journal)
+
+
+def _restore_registration(name: str, module: types.ModuleType | None) -> None:
+    if module is None:
+        sys.modules.pop(name, None)
+    else:
+        sys.modules[name] = module
+
+
+def _refresh_linecache(source: ParsedSource) -> None:
+    # Tracebacks and inspect.getsource read through linecache; give it the text we compiled,
+    # stamped with the file's current size and mtime so checkcache() keeps it until the next save.
+    try:
+        stat = os.stat(source.filename)
+    except OSError:
+        return
+    lines = source.text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    linecache.cache[source.filename] = (stat.st_size, stat.st_mtime, lines, source.filename)

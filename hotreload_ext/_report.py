@@ -1,0 +1,140 @@
+"""Stage 7: what the user is told.
+
+Each stage hands its result on as a small record; ``str(record)`` is the line the user sees. The
+IPython face decides where the lines go (cell output, ``logging``) and how many of them.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+import types
+from dataclasses import dataclass, field
+
+__all__ = ["CycleReport", "ModuleFailure", "ModuleNotice", "ModuleReport", "user_traceback"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@dataclass(frozen=True)
+class ModuleReport:
+    """A module that reloaded successfully.
+
+    Attributes:
+        module: The module's name.
+        path: Its source file.
+        updated: Names (``f``, ``Cls.method``) whose definition changed and was patched in place.
+        added: Names that are new.
+        removed: Names deleted from the source, and so from the module.
+        replaced: Classes that could not be patched in place, with the reason and how many
+            instances moved to the new class.
+        reran: The statements that ran again, as ``L<line>: <first line>``.
+        mode: ``"statements"`` when only affected statements ran; otherwise why the whole body ran.
+        seconds: Wall time of the reload.
+    """
+
+    module: str
+    path: str
+    updated: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
+    reran: tuple[str, ...] = ()
+    mode: str = "statements"
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        parts = []
+        for label, names in (
+            ("updated", self.updated),
+            ("added", self.added),
+            ("removed", self.removed),
+            ("replaced", self.replaced),
+        ):
+            if names:
+                parts.append(f"{label} {', '.join(names)}")
+        detail = "; ".join(parts) if parts else "no definitions changed"
+        return f"hotreload: reloaded {self.module}: {detail}"
+
+    def details(self) -> list[str]:
+        """Extra lines for the verbose report."""
+        lines = [f"  mode: {self.mode}; {self.seconds * 1000:.1f} ms"]
+        lines += [f"  re-ran {statement}" for statement in self.reran]
+        return lines
+
+
+@dataclass(frozen=True)
+class ModuleFailure:
+    """A module whose new source could not be loaded; the old code keeps running.
+
+    Attributes:
+        module: The module's name.
+        path: Its source file.
+        lineno: The line of the user's code that failed, when known.
+        error: One line: the exception type and message.
+        traceback: The user's traceback, without hotreload's own frames.
+    """
+
+    module: str
+    path: str
+    lineno: int | None
+    error: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        where = self.path if self.lineno is None else f"{self.path}, line {self.lineno}"
+        return (
+            f"hotreload: could not reload {self.module} ({where}): {self.error}\n"
+            f"{self.traceback}"
+            f"hotreload: {self.module} keeps its previous code; save a fix and run a cell to retry."
+        )
+
+
+@dataclass(frozen=True)
+class ModuleNotice:
+    """Something the user should know once, that is not a failure of their code."""
+
+    module: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"hotreload: {self.module}: {self.message}"
+
+
+@dataclass
+class CycleReport:
+    """Everything one check (one cell) did."""
+
+    reloaded: list[ModuleReport] = field(default_factory=list)
+    failed: list[ModuleFailure] = field(default_factory=list)
+    notices: list[ModuleNotice] = field(default_factory=list)
+    checked: int = 0
+    seconds: float = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.reloaded or self.failed or self.notices)
+
+
+def _is_own_frame(tb: types.TracebackType) -> bool:
+    return os.path.dirname(os.path.abspath(tb.tb_frame.f_code.co_filename)) == _PACKAGE_DIR
+
+
+def user_traceback(exc: BaseException) -> tuple[str, int | None]:
+    """Format ``exc`` without hotreload's frames; also return the user's innermost line."""
+    tb = exc.__traceback__
+    while tb is not None and _is_own_frame(tb):
+        tb = tb.tb_next
+    lineno: int | None = None
+    if isinstance(exc, SyntaxError):
+        lineno = exc.lineno
+        text = "".join(traceback.format_exception_only(type(exc), exc))
+        return text, lineno
+    cursor = tb
+    first_user: int | None = None
+    while cursor is not None:
+        if first_user is None:
+            first_user = cursor.tb_lineno
+        cursor = cursor.tb_next
+    lineno = first_user
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return text, lineno
