@@ -117,8 +117,11 @@ def decode_source(data: bytes) -> str:
         raise SyntaxError("source code cannot contain null bytes")
     try:
         return importlib.util.decode_source(data)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise SyntaxError(f"cannot decode the source: {exc}") from exc
+    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
+        # tokenize reports undecodable bytes as "invalid or missing encoding declaration";
+        # say plainly that the file is not text in its declared (or default UTF-8) encoding.
+        reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        raise SyntaxError(f"cannot decode the source as text: {reason}") from exc
 
 
 @dataclass
@@ -211,7 +214,8 @@ class Watcher:
     def discover(self) -> list[TrackedModule]:
         """Start tracking modules imported since the last call, from their current source."""
         count = len(self.modules)
-        last = next(reversed(self.modules.keys()), None) if count else None  # type: ignore[call-overload]
+        # Registries iterate in insertion order (sys.modules is a dict).
+        last = next(reversed(self.modules), None) if count else None  # type: ignore[call-overload]
         # sys.modules only grows at its end, so an unchanged size and last key mean nothing was
         # imported: the idle-cell case costs O(1) whatever the number of loaded modules.
         if count == self._seen_count and last == self._seen_last:

@@ -3,7 +3,7 @@
 One call to :func:`reload_module` reloads one module, all or nothing:
 
 1. Decide per statement whether it must run: it changed, or it reads or rebinds a name that a
-   statement run before it gave a new identity (source order, transitively). Unchanged
+   statement that ran before it (re)defined (source order, transitively). Unchanged
    definitions that only moved get their line numbers shifted instead.
 2. Run each such statement in the live module namespace, compiled from the new source with its
    real line numbers (never from a ``.pyc``).
@@ -103,16 +103,15 @@ def reload_module(module: types.ModuleType, diff: ModuleDiff, *, selective: bool
             before = {n: namespace.get(n, MISSING) for n in statement.binds}
             _run(statement, code, namespace)
             reran.append(f"L{statement.lineno}: {statement.summary}")
+            # Everything this statement bound counts as redefined, even a function patched in
+            # place: `X = make()` must run again when `make`'s body changed.
+            redefined |= statement.binds
             for bound in statement.binds:
                 after = namespace.get(bound, MISSING)
-                if after is MISSING:
-                    redefined.add(bound)
-                    continue
-                kept = patcher.merge(before[bound], after)
-                if kept is not after:
-                    namespace[bound] = kept
-                if kept is not before[bound]:
-                    redefined.add(bound)
+                if after is not MISSING:
+                    kept = patcher.merge(before[bound], after)
+                    if kept is not after:
+                        namespace[bound] = kept
         for deleted in diff.deleted_names:
             namespace.pop(deleted, None)
         if sys.modules.get(name) is not module:

@@ -1,0 +1,179 @@
+"""A reload happens completely or not at all; failures are reported once; the next save wins."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from hotreload_ext import Reloader
+from tests.conftest import ModuleFiles, check
+
+V1 = """
+A = 1
+
+def f():
+    return "f1"
+
+class C:
+    def m(self):
+        return "m1"
+"""
+
+
+def snapshot(module: object) -> dict[str, object]:
+    return {k: v for k, v in vars(module).items() if not k.startswith("__")}
+
+
+def code_of(module: object) -> dict[str, object]:
+    m = module
+    return {"f": m.f.__code__, "C.m": m.C.m.__code__, "C": dict(vars(m.C))}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("broken", "error"),
+    [
+        ("def f(:\n    pass\n", "SyntaxError"),
+        ("def f():\n  return 1\n    x = 2\n", "IndentationError"),
+        ("A = 2\ndef f():\n    return 'f2'\nNEW = 1\nraise RuntimeError('boom')\n", "RuntimeError"),
+        (
+            "A = 2\n"
+            "def f():\n    return 'f2'\n"
+            "class C:\n    def m(self):\n        return 'm2'\n    def extra(self):\n        return 1\n"
+            "B = undefined_name\n",
+            "NameError",
+        ),
+        ("import sys\nA = 3\nsys.exit(3)\n", "SystemExit"),
+        ("A = 3\nraise KeyboardInterrupt\n", "KeyboardInterrupt"),
+        ("return 5\n", "SyntaxError"),
+        ("A = 1\ndef f():\n    return 'f3'\nimport hotreload_no_such_module_xyz\n", "ModuleNotFoundError"),
+    ],
+)
+def test_failed_reload_leaves_module_exactly_as_it_was(
+    files: ModuleFiles, reloader: Reloader, broken: str, error: str
+) -> None:
+    name = files.name("tx")
+    m = files.load(name, V1)
+    reloader.discover()
+    old_f, old_c, instance = m.f, m.C, m.C()
+    before, codes = snapshot(m), code_of(m)
+
+    path = files.write(name, broken, dedent=False)
+    report = reloader.check()
+
+    assert len(report.failed) == 1
+    failure = report.failed[0]
+    assert failure.module == name
+    assert error in failure.error
+    assert str(path) in str(failure)
+    assert "hotreload_ext" not in failure.traceback, "our own frames must not show"
+    assert snapshot(m) == before
+    assert code_of(m) == codes
+    assert m.f is old_f and m.C is old_c
+    assert old_f() == "f1" and instance.m() == "m1"
+    assert sys.modules[name] is m
+
+    # Not repeated on the next cell...
+    assert not reloader.check()
+    # ...and the next good save is picked up.
+    files.write(name, V1.replace("f1", "fixed"))
+    check(reloader)
+    assert old_f() == "fixed"
+
+
+def test_failure_names_the_line(files: ModuleFiles, reloader: Reloader) -> None:
+    name = files.name("where")
+    files.load(name, V1)
+    reloader.discover()
+    files.write(name, "A = 1\n\n\nvalue = 1 / 0\n")
+    failure = reloader.check().failed[0]
+    assert failure.lineno == 4
+    assert "line 4" in str(failure)
+    assert "ZeroDivisionError" in str(failure)
+    assert "keeps its previous code" in str(failure)
+
+    files.write(name, "A = 1\n\ndef broken(:\n")
+    failure = reloader.check().failed[0]
+    assert failure.lineno == 3
+    assert "SyntaxError" in failure.error
+
+
+def test_one_failing_module_does_not_stop_others(files: ModuleFiles, reloader: Reloader) -> None:
+    good, bad = files.name("good"), files.name("bad")
+    m_good = files.load(good, "def v():\n    return 1\n")
+    files.load(bad, "def v():\n    return 1\n")
+    reloader.discover()
+    files.write(good, "def v():\n    return 2\n")
+    files.write(bad, "raise ImportError('nope')\n")
+    report = reloader.check()
+    assert [r.module for r in report.reloaded] == [good]
+    assert [f.module for f in report.failed] == [bad]
+    assert m_good.v() == 2
+
+
+def test_dependency_order_lets_b_import_a_new_name(files: ModuleFiles, reloader: Reloader) -> None:
+    a, b = files.name("a"), files.name("b")
+    files.write(a, "X = 1\n")
+    # b is imported (and so listed) before a would naturally reload: order must come from imports.
+    m_b = files.load(b, f"from {a} import X\n\ndef get():\n    return X\n")
+    reloader.discover()
+    files.write(b, f"from {a} import X, Y\n\ndef get():\n    return X + Y\n")
+    files.write(a, "X = 1\nY = 41\n")
+    check(reloader)
+    assert m_b.get() == 42
+
+
+def test_new_sibling_module_is_imported_and_then_watched(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    pkg = files.name("pkg")
+    files.package(pkg)
+    m = files.load(f"{pkg}.main", "def run():\n    return 1\n")
+    reloader.discover()
+    files.write(f"{pkg}.helper", "def help():\n    return 41\n")
+    files.write(f"{pkg}.main", "from .helper import help\n\ndef run():\n    return help() + 1\n")
+    check(reloader)
+    assert m.run() == 42
+    assert f"{pkg}.helper" in reloader.watched
+    files.write(f"{pkg}.helper", "def help():\n    return 99\n")
+    check(reloader)
+    assert m.run() == 100
+
+
+def test_package_init_reexporting_submodule(files: ModuleFiles, reloader: Reloader) -> None:
+    pkg = files.name("rex")
+    files.write(f"{pkg}.core", "def api():\n    return 1\n")
+    files.write(f"{pkg}.__init__", "from .core import api\n")
+    m = files.load(pkg)
+    reloader.discover()
+    api = m.api
+    files.write(f"{pkg}.core", "def api():\n    return 2\n")
+    check(reloader)
+    assert api() == 2 and m.api() == 2
+
+
+def test_module_that_deletes_itself_from_sys_modules(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("selfdel")
+    m = files.load(name, "X = 1\n")
+    reloader.discover()
+    files.write(name, f"import sys\nX = 2\ndel sys.modules[{name!r}]\n")
+    check(reloader)
+    assert sys.modules[name] is m
+    assert m.X == 2
+
+
+def test_error_after_patching_restores_patched_function(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("late")
+    m = files.load(name, "def f():\n    return 1\n\nVALUE = f()\n")
+    reloader.discover()
+    old = m.f
+    code = old.__code__
+    files.write(name, "def f():\n    return 2\n\nVALUE = f() / 0\n")
+    report = reloader.check()
+    assert report.failed
+    assert old.__code__ is code
+    assert old() == 1 and m.VALUE == 1
