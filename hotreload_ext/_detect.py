@@ -21,6 +21,7 @@ import types
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 from ._diff import digest_bytes
 
@@ -112,6 +113,7 @@ def decode_source(data: bytes) -> str:
 
     Raises:
         SyntaxError: The bytes are not valid text in the declared encoding, or contain NUL.
+
     """
     if b"\0" in data:
         raise SyntaxError("source code cannot contain null bytes")
@@ -193,6 +195,7 @@ class Watcher:
         modules: The module registry to watch (``sys.modules``).
         module_filter: Which modules are the user's.
         stat: Seam for tests; ``os.stat`` by default.
+
     """
 
     def __init__(
@@ -215,7 +218,7 @@ class Watcher:
         """Start tracking modules imported since the last call, from their current source."""
         count = len(self.modules)
         # Registries iterate in insertion order (sys.modules is a dict).
-        last = next(reversed(self.modules), None) if count else None  # type: ignore[call-overload]
+        last = next(reversed(cast("dict[str, object]", self.modules)), None) if count else None
         # sys.modules only grows at its end, so an unchanged size and last key mean nothing was
         # imported: the idle-cell case costs O(1) whatever the number of loaded modules.
         if count == self._seen_count and last == self._seen_last:
@@ -285,7 +288,9 @@ class Watcher:
             except FileNotFoundError:
                 if not tracked.missing_reported:
                     tracked.missing_reported = True
-                    problems.append(Problem(tracked, "its file was deleted; keeping the loaded code"))
+                    problems.append(
+                        Problem(tracked, "its file was deleted; keeping the loaded code")
+                    )
                 continue
             except OSError as exc:
                 if not tracked.missing_reported:

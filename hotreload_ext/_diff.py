@@ -8,8 +8,8 @@ This module must never import IPython: the engine runs without it.
 """
 
 from __future__ import annotations
-
 import __future__
+
 import ast
 import hashlib
 from collections import Counter
@@ -36,6 +36,7 @@ class Statement:
             they read globals when called, not when defined.
         is_dynamic: True when the statement defeats static analysis (``global``, ``exec``,
             star imports, or it mutates an object through an attribute or a subscript).
+
     """
 
     node: ast.stmt
@@ -97,6 +98,7 @@ class ModuleDiff:
         deleted_names: Names bound by the old source and by no statement of the new one.
         removed: Old statements that have no counterpart in the new source.
         old: The parsed running source, if it is known.
+
     """
 
     new: ParsedSource
@@ -142,6 +144,7 @@ def parse_source(text: str, filename: str) -> ParsedSource:
 
     Raises:
         SyntaxError: The text does not parse; the error names ``filename`` and the line.
+
     """
     tree = ast.parse(text, filename=filename, type_comments=False)
     lines = text.splitlines(keepends=True)
@@ -212,7 +215,7 @@ def _member_changes(
     old: ast.ClassDef, new: ast.ClassDef, old_source: ParsedSource | None, new_source: ParsedSource
 ) -> tuple[list[str], list[str], list[str]] | None:
     """Class members updated, added and removed; None when the class header changed."""
-    if old_source is None or ast.dump(_header(old)) != ast.dump(_header(new)):
+    if old_source is None or _header(old) != _header(new):
         return None
     old_lines = old_source.text.splitlines(keepends=True)
     new_lines = new_source.text.splitlines(keepends=True)
@@ -236,15 +239,10 @@ def _member_changes(
     return _unique(updated), _unique(added), removed
 
 
-def _header(node: ast.ClassDef) -> ast.ClassDef:
-    return ast.ClassDef(
-        name=node.name,
-        bases=node.bases,
-        keywords=node.keywords,
-        body=[],
-        decorator_list=node.decorator_list,
-        type_params=getattr(node, "type_params", []),
-    )
+def _header(node: ast.ClassDef) -> tuple[object, ...]:
+    """Everything of a class statement except its body: decorators, bases, keywords."""
+    parts = [*node.decorator_list, *node.bases, *node.keywords, *getattr(node, "type_params", [])]
+    return (node.name, *(ast.dump(part) for part in parts))
 
 
 def _future_flags(tree: ast.Module) -> int:
@@ -301,9 +299,7 @@ class _NameAnalysis(ast.NodeVisitor):
     def visit_statement(self, node: ast.stmt) -> None:
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets: list[ast.expr]
-            if isinstance(node, ast.Assign):
-                targets = list(node.targets)
-            elif isinstance(node, ast.Delete):
+            if isinstance(node, (ast.Assign, ast.Delete)):
                 targets = list(node.targets)
             else:
                 targets = [node.target]
@@ -407,9 +403,7 @@ class _NameAnalysis(ast.NodeVisitor):
         inner = _NameAnalysis()
         inner.generic_visit(node)
         self.reads |= inner.reads - inner.binds
-        self.binds |= {
-            n.target.id for n in ast.walk(node) if isinstance(n, ast.NamedExpr)
-        }
+        self.binds |= {n.target.id for n in ast.walk(node) if isinstance(n, ast.NamedExpr)}
 
     def visit_ListComp(self, node: ast.ListComp) -> None:
         self._visit_comprehension(node)

@@ -33,6 +33,7 @@ class Reloader:
         selective: Re-run only the statements an edit affects (True), or the whole module body.
         strict: Re-raise hotreload's own internal errors instead of reporting them (tests).
         modules: The module registry, ``sys.modules`` by default.
+
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class Reloader:
 
         Raises:
             KeyError: A name in ``force`` is not a watched module.
+
         """
         started = time.perf_counter()
         report = CycleReport()
@@ -156,4 +158,3 @@ def _is_package(tracked: TrackedModule) -> bool:
     return os.path.basename(tracked.path).startswith("__init__.") or hasattr(
         tracked.module, "__path__"
     )
-

@@ -5,12 +5,13 @@ This module must never be reloaded by hotreload itself (the filter skips it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import traceback
 import weakref
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from traitlets import Bunch
 
@@ -25,6 +26,7 @@ logger = logging.getLogger("hotreload")
 # handler would print every error a second time on stderr.
 logger.addHandler(logging.NullHandler())
 
+_T = TypeVar("_T")
 _loaded: weakref.WeakKeyDictionary[Any, Extension] = weakref.WeakKeyDictionary()
 
 
@@ -41,6 +43,7 @@ class Extension:
             strict=self.settings.strict,
         )
         self.internal_errors: list[BaseException] = []
+        self.magics: object = None
         self.settings.observe(self._patterns_changed, names=["watch", "exclude"])
         self.settings.observe(self._flags_changed, names=["selective", "strict"])
 
@@ -61,7 +64,7 @@ class Extension:
             self.emit(report)
         return report
 
-    def _guard(self, action: Any) -> Any:
+    def _guard(self, action: Callable[[], _T]) -> _T | None:
         try:
             return action()
         except Exception as exc:
@@ -99,9 +102,7 @@ class Extension:
             print(text)
             logger.info(text)
         if verbosity == "verbose" and report:
-            line = (
-                f"hotreload: checked {report.checked} modules in {report.seconds * 1000:.2f} ms"
-            )
+            line = f"hotreload: checked {report.checked} modules in {report.seconds * 1000:.2f} ms"
             print(line)
             logger.info(line)
 
@@ -126,7 +127,8 @@ def load(shell: Any) -> Extension:
     shell.events.register("pre_run_cell", extension.pre_run_cell)
     shell.events.register("post_run_cell", extension.post_run_cell)
     shell.configurables.append(extension.settings)
-    shell.register_magics(HotReloadMagics(shell, extension))
+    extension.magics = HotReloadMagics(shell, extension)
+    shell.register_magics(extension.magics)
     # Watch what is already imported from its current source.
     extension._guard(extension.reloader.discover)
     return extension
@@ -141,16 +143,14 @@ def unload(shell: Any) -> None:
         ("pre_run_cell", extension.pre_run_cell),
         ("post_run_cell", extension.post_run_cell),
     ):
-        try:
+        with contextlib.suppress(ValueError):
             shell.events.unregister(event, callback)
-        except ValueError:
-            pass
-    if extension.settings in shell.configurables:
-        shell.configurables.remove(extension.settings)
+    # register_magics() also lists the magics object among the shell's configurables.
+    shell.configurables[:] = [
+        c for c in shell.configurables if c is not extension.settings and c is not extension.magics
+    ]
     shell.magics_manager.magics["line"].pop("hotreload", None)
-    for registered in list(shell.magics_manager.registry):
-        if registered == "HotReloadMagics":
-            del shell.magics_manager.registry[registered]
+    shell.magics_manager.registry.pop("HotReloadMagics", None)
 
 
 def get_extension(shell: Any) -> Extension | None:

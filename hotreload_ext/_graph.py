@@ -65,7 +65,10 @@ def order_modules(names: Iterable[str], imports: Mapping[str, set[str]]) -> list
     """
     wanted = list(dict.fromkeys(names))
     position = {name: i for i, name in enumerate(wanted)}
-    edges = {n: sorted((d for d in imports.get(n, ()) if d in position), key=position.__getitem__) for n in wanted}
+    edges = {
+        n: sorted((d for d in imports.get(n, ()) if d in position), key=position.__getitem__)
+        for n in wanted
+    }
 
     # Tarjan's algorithm yields components dependencies-first.
     index: dict[str, int] = {}

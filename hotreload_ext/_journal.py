@@ -8,6 +8,7 @@ object it owns are exactly as they were.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import sys
 import types
@@ -26,7 +27,7 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
-_FUNCTION_ATTRS = (
+_FUNCTION_ATTRS: tuple[str, ...] = (
     "__defaults__",
     "__kwdefaults__",
     "__doc__",
@@ -131,10 +132,8 @@ class Journal:
 
         def undo() -> None:
             if contents is MISSING:
-                try:
+                with contextlib.suppress(ValueError):
                     del cell.cell_contents
-                except ValueError:
-                    pass
             else:
                 cell.cell_contents = contents
 

@@ -136,7 +136,8 @@ class HotReloadMagics(Magics):
             updated = [p for p in current if p not in args]
         setattr(settings, trait, updated)
         count = len(self.extension.reloader.watched)
-        print(f"hotreload {trait} patterns: {', '.join(updated) or '(none)'}; watching {count} modules")
+        patterns = ", ".join(updated) or "(none)"
+        print(f"hotreload {trait} patterns: {patterns}; watching {count} modules")
 
     def status(self) -> str:
         """The text of ``%hotreload status``."""

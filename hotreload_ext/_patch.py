@@ -13,6 +13,7 @@ one heap pass at commit (:func:`migrate_instances`).
 from __future__ import annotations
 
 import abc
+import contextlib
 import enum
 import functools
 import gc
@@ -48,6 +49,7 @@ class Patcher:
             classes whose ``__module__`` is ``module_name``, are patched: anything else was
             imported from somewhere else and is simply rebound.
         module_name: The module's ``__name__``.
+
     """
 
     def __init__(self, journal: Journal, globals_: dict[str, Any], module_name: str) -> None:
@@ -122,9 +124,9 @@ class Patcher:
     def _merge_function(self, old: types.FunctionType, new: types.FunctionType) -> Any:
         self._remember(new, old)
         self.journal.save_function(old)
-        old_cells = dict(zip(old.__code__.co_freevars, old.__closure__ or ()))
+        old_cells = dict(zip(old.__code__.co_freevars, old.__closure__ or (), strict=False))
         cells: list[types.CellType] = []
-        for name, new_cell in zip(new.__code__.co_freevars, new.__closure__ or ()):
+        for name, new_cell in zip(new.__code__.co_freevars, new.__closure__ or (), strict=False):
             cells.append(self._merge_cell(old_cells.get(name), new_cell))
         closure = tuple(cells) if cells else None
         if _same_cells(closure, old.__closure__):
@@ -137,8 +139,8 @@ class Patcher:
         old.__annotations__ = new.__annotations__
         old.__name__ = new.__name__
         old.__qualname__ = new.__qualname__
-        if hasattr(new, "__type_params__"):
-            old.__type_params__ = new.__type_params__
+        if hasattr(new, "__type_params__"):  # Python 3.12+
+            setattr(old, "__type_params__", new.__type_params__)  # noqa: B010
         new_dict = {k: self.merge(old.__dict__.get(k, MISSING), v) for k, v in new.__dict__.items()}
         old.__dict__.clear()
         old.__dict__.update(new_dict)
@@ -174,7 +176,7 @@ class Patcher:
                 accessors.append(self.merge(before, after))
         if accessors == [old.fget, old.fset, old.fdel] and old.__doc__ == new.__doc__:
             return old
-        return property(*accessors, doc=new.__doc__)
+        return property(accessors[0], accessors[1], accessors[2], new.__doc__)
 
     def _merge_lru_wrapper(self, old: Any, new: Any) -> Any:
         inner = self.merge(old.__wrapped__, new.__wrapped__)
@@ -227,7 +229,7 @@ def _same_cells(
     left: tuple[types.CellType, ...] | None, right: tuple[types.CellType, ...] | None
 ) -> bool:
     left, right = left or (), right or ()
-    return len(left) == len(right) and all(a is b for a, b in zip(left, right))
+    return len(left) == len(right) and all(a is b for a, b in zip(left, right, strict=False))
 
 
 def _is_lru_wrapper(value: object) -> bool:
@@ -248,7 +250,7 @@ def _why_not_in_place(old: type, new: type) -> str:
     if isinstance(old, enum.EnumMeta):
         return "Enum classes are replaced, not patched"
     if old.__bases__ != new.__bases__ or any(
-        a is not b for a, b in zip(old.__bases__, new.__bases__)
+        a is not b for a, b in zip(old.__bases__, new.__bases__, strict=False)
     ):
         return "base classes changed"
     if _slots(old) != _slots(new):
@@ -304,10 +306,8 @@ def shift_lines(
                 value.__code__ = _shift_code(code, delta)
                 count += 1
             for cell in value.__closure__ or ():
-                try:
+                with contextlib.suppress(ValueError):
                     visit(cell.cell_contents)
-                except ValueError:
-                    pass
             wrapped = value.__dict__.get("__wrapped__")
             if wrapped is not None:
                 visit(wrapped)

@@ -66,6 +66,7 @@ def reload_module(module: types.ModuleType, diff: ModuleDiff, *, selective: bool
     Raises:
         UserCodeError: The module's own code raised; everything was rolled back.
         SyntaxError: A changed statement does not compile; nothing ran.
+
     """
     started = time.perf_counter()
     new = diff.new
@@ -150,7 +151,10 @@ def _compile(statement: Statement, source: ParsedSource) -> types.CodeType:
     # The node comes from parsing the whole new file, so it already carries its real line
     # numbers: tracebacks and inspect point at the file as it is on disk now.
     module = ast.Module(body=[statement.node], type_ignores=[])
-    return compile(module, source.filename, "exec", flags=source.compile_flags, dont_inherit=True)
+    code: types.CodeType = compile(
+        module, source.filename, "exec", flags=source.compile_flags, dont_inherit=True
+    )
+    return code
 
 
 def _run(statement: Statement, code: types.CodeType, namespace: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ class ModuleReport:
         reran: The statements that ran again, as ``L<line>: <first line>``.
         mode: ``"statements"`` when only affected statements ran; otherwise why the whole body ran.
         seconds: Wall time of the reload.
+
     """
 
     module: str
@@ -73,6 +74,7 @@ class ModuleFailure:
         lineno: The line of the user's code that failed, when known.
         error: One line: the exception type and message.
         traceback: The user's traceback, without hotreload's own frames.
+
     """
 
     module: str

@@ -100,7 +100,8 @@ def edit(model: Model, rng: random.Random, counter: list[int]) -> None:
 
 def fresh_import(path: str, name: str) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

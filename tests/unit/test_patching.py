@@ -98,7 +98,8 @@ def test_old_references_run_new_code_and_back(files: ModuleFiles, reloader: Relo
     files.write(name, V2)
     check(reloader)
 
-    assert m.area is from_imported_area and m.Circle is Circle
+    assert m.area is from_imported_area
+    assert m.Circle is Circle
     assert from_imported_area(1) == pytest.approx(3.14)
     assert callbacks[0](1) == pytest.approx(3.14)
     assert partial() == pytest.approx(12.56)
@@ -197,7 +198,10 @@ def test_subclass_in_another_module_sees_base_changes(
     m_sub = files.load(sub, f"from {base} import Base\nclass Sub(Base):\n    pass\n")
     reloader.discover()
     obj = m_sub.Sub()
-    files.write(base, "class Base:\n    def f(self):\n        return 2\n    def g(self):\n        return 3\n")
+    files.write(
+        base,
+        "class Base:\n    def f(self):\n        return 2\n    def g(self):\n        return 3\n",
+    )
     check(reloader)
     assert obj.f() == 2
     assert obj.g() == 3
@@ -299,7 +303,8 @@ def test_class_attribute_added_and_removed(files: ModuleFiles, reloader: Reloade
     K = m.K
     files.write(name, "class K:\n    a = 10\n    c = 3\n")
     check(reloader)
-    assert K.a == 10 and K.c == 3
+    assert K.a == 10
+    assert K.c == 3
     assert not hasattr(K, "b")
 
 
@@ -447,7 +452,8 @@ def test_deleted_names_disappear(files: ModuleFiles, reloader: Reloader) -> None
     reloader.discover()
     files.write(name, "A = 1\n")
     report = reloader.check()
-    assert not hasattr(m, "f") and not hasattr(m, "C")
+    assert not hasattr(m, "f")
+    assert not hasattr(m, "C")
     assert report.reloaded[0].removed == ("C", "f")
 
 
@@ -474,7 +480,10 @@ def test_unchanged_side_effects_do_not_repeat(files: ModuleFiles, reloader: Relo
     report = reloader.check()
     assert not report.failed
     assert report.reloaded[0].mode == "statements"
-    assert report.reloaded[0].reran == ("L5: THRESHOLD = 2", "L7: LIMITS = [x * THRESHOLD for x in DATA]")
+    assert report.reloaded[0].reran == (
+        "L5: THRESHOLD = 2",
+        "L7: LIMITS = [x * THRESHOLD for x in DATA]",
+    )
     assert m.compute() == 12
     assert runs == ["data", "limits"]
     assert m.DATA is data

@@ -39,14 +39,18 @@ def code_of(module: object) -> dict[str, object]:
         (
             "A = 2\n"
             "def f():\n    return 'f2'\n"
-            "class C:\n    def m(self):\n        return 'm2'\n    def extra(self):\n        return 1\n"
+            "class C:\n    def m(self):\n        return 'm2'\n"
+            "    def extra(self):\n        return 1\n"
             "B = undefined_name\n",
             "NameError",
         ),
         ("import sys\nA = 3\nsys.exit(3)\n", "SystemExit"),
         ("A = 3\nraise KeyboardInterrupt\n", "KeyboardInterrupt"),
         ("return 5\n", "SyntaxError"),
-        ("A = 1\ndef f():\n    return 'f3'\nimport hotreload_no_such_module_xyz\n", "ModuleNotFoundError"),
+        (
+            "A = 1\ndef f():\n    return 'f3'\nimport hotreload_no_such_module_xyz\n",
+            "ModuleNotFoundError",
+        ),
     ],
 )
 def test_failed_reload_leaves_module_exactly_as_it_was(
@@ -69,8 +73,10 @@ def test_failed_reload_leaves_module_exactly_as_it_was(
     assert "hotreload_ext" not in failure.traceback, "our own frames must not show"
     assert snapshot(m) == before
     assert code_of(m) == codes
-    assert m.f is old_f and m.C is old_c
-    assert old_f() == "f1" and instance.m() == "m1"
+    assert m.f is old_f
+    assert m.C is old_c
+    assert old_f() == "f1"
+    assert instance.m() == "m1"
     assert sys.modules[name] is m
 
     # Not repeated on the next cell...
@@ -149,7 +155,8 @@ def test_package_init_reexporting_submodule(files: ModuleFiles, reloader: Reload
     api = m.api
     files.write(f"{pkg}.core", "def api():\n    return 2\n")
     check(reloader)
-    assert api() == 2 and m.api() == 2
+    assert api() == 2
+    assert m.api() == 2
 
 
 def test_module_that_deletes_itself_from_sys_modules(
@@ -176,4 +183,5 @@ def test_error_after_patching_restores_patched_function(
     report = reloader.check()
     assert report.failed
     assert old.__code__ is code
-    assert old() == 1 and m.VALUE == 1
+    assert old() == 1
+    assert m.VALUE == 1

@@ -1,0 +1,314 @@
+"""The extension inside a real in-process IPython ``InteractiveShell``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from hotreload_ext._extension import Extension, get_extension
+from tests.conftest import ModuleFiles
+
+SHAPES = """
+def area(r):
+    return 3 * r * r
+
+class Circle:
+    def __init__(self, r):
+        self.r = r
+
+    def describe(self):
+        return f"circle {self.r}"
+"""
+
+
+@pytest.fixture(scope="session")
+def ipython(tmp_path_factory: pytest.TempPathFactory) -> InteractiveShell:
+    os.environ["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipythondir"))
+    shell = InteractiveShell.instance()
+    shell.history_manager.enabled = False
+    return shell
+
+
+@pytest.fixture
+def shell(ipython: InteractiveShell, files: ModuleFiles) -> Iterator[InteractiveShell]:
+    """The shell with hotreload loaded in strict mode; unloaded afterwards."""
+    ipython.run_line_magic("load_ext", "hotreload")
+    ipython.run_line_magic("config", "HotReload.strict = True")
+    yield ipython
+    extension = get_extension(ipython)
+    errors = list(extension.internal_errors) if extension else []
+    ipython.run_line_magic("unload_ext", "hotreload")
+    ipython.extension_manager.loaded.discard("hotreload_ext")
+    for key in ("c", "area", "old_area", "shapes", "m"):
+        ipython.user_ns.pop(key, None)
+    ipython.config.pop("HotReload", None)
+    assert errors == [], "internal errors must not hide"
+
+
+def ext(shell: InteractiveShell) -> Extension:
+    extension = get_extension(shell)
+    assert extension is not None
+    return extension
+
+
+def run(shell: InteractiveShell, cell: str) -> object:
+    result = shell.run_cell(cell, store_history=False)
+    if result.error_in_exec is not None:
+        raise result.error_in_exec
+    if result.error_before_exec is not None:
+        raise result.error_before_exec
+    return result.result
+
+
+def test_edit_between_cells(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = files.name("shapes")
+    files.write(name, SHAPES)
+    run(shell, f"import {name} as shapes\nfrom {name} import area\nc = shapes.Circle(2)")
+    capsys.readouterr()
+    files.write(
+        name,
+        SHAPES.replace("3 * r", "3.14 * r").replace("circle {", "Circle r={")
+        + "\ndef perimeter(r):\n    return 2 * r\n",
+    )
+    assert run(shell, "area(1), c.describe(), shapes.perimeter(2)") == (3.14, "Circle r=2", 4)
+    out = capsys.readouterr().out
+    assert f"hotreload: reloaded {name}: updated area, Circle.describe; added perimeter" in out
+    assert out.count("hotreload: reloaded") == 1
+    # Nothing changed since: the next cell is silent.
+    run(shell, "1")
+    assert "hotreload" not in capsys.readouterr().out
+
+
+def test_failure_reported_once_then_fixed(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = files.name("broken")
+    path = files.write(name, SHAPES)
+    run(shell, f"import {name} as shapes")
+    files.write(name, SHAPES + "\ndef oops(:\n")
+    assert run(shell, "shapes.area(1)") == 3
+    err = capsys.readouterr().err
+    assert f"hotreload: could not reload {name} ({path}, line 12)" in err
+    assert "SyntaxError" in err
+    run(shell, "1")
+    assert "could not reload" not in capsys.readouterr().err
+    files.write(name, SHAPES.replace("3 * r", "4 * r"))
+    assert run(shell, "shapes.area(1)") == 4
+
+
+def test_hotreload_ext_name_and_double_load(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_line_magic("load_ext", "hotreload_ext")
+    shell.run_line_magic("load_ext", "hotreload")
+    name = files.name("twice")
+    files.write(name, "X = 1\n")
+    run(shell, f"import {name} as m")
+    files.write(name, "X = 2\n")
+    capsys.readouterr()
+    assert run(shell, "m.X") == 2
+    assert capsys.readouterr().out.count("hotreload: reloaded") == 1
+
+
+def test_status_on_off_now(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = files.name("steer")
+    files.write(name, "X = 1\n")
+    run(shell, f"import {name} as m")
+    capsys.readouterr()
+    shell.run_line_magic("hotreload", "")
+    status = capsys.readouterr().out
+    assert status.startswith("hotreload: on; polling before each cell")
+    assert "watching" in status
+
+    shell.run_line_magic("hotreload", "off")
+    files.write(name, "X = 2\n")
+    assert run(shell, "m.X") == 1
+    shell.run_line_magic("hotreload", "now")
+    assert run(shell, "m.X") == 2
+    capsys.readouterr()
+    shell.run_line_magic("hotreload", "status")
+    assert capsys.readouterr().out.startswith("hotreload: off; polling before each cell")
+    shell.run_line_magic("hotreload", "on")
+    files.write(name, "X = 3\n")
+    assert run(shell, "m.X") == 3
+
+    # `now NAME` re-runs a module even though it did not change.
+    run(shell, "m.X = 99")
+    shell.run_line_magic("hotreload", f"now {name}")
+    assert run(shell, "m.X") == 3
+
+
+def test_watch_and_exclude_patterns(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = files.name("pat")
+    files.write(name, "X = 1\n")
+    run(shell, f"import {name} as m")
+    shell.run_line_magic("hotreload", f"exclude {files.prefix}*")
+    assert name not in ext(shell).reloader.watched
+    files.write(name, "X = 2\n")
+    assert run(shell, "m.X") == 1
+    shell.run_line_magic("hotreload", f"unexclude {files.prefix}*")
+    assert name in ext(shell).reloader.watched
+    # Re-watched from its current source: the edit made while excluded is now the baseline.
+    files.write(name, "X = 3\n")
+    assert run(shell, "m.X") == 3
+    shell.run_line_magic("hotreload", "watch json")
+    assert "json" in ext(shell).reloader.watched
+    shell.run_line_magic("hotreload", "unwatch json")
+    assert "json" not in ext(shell).reloader.watched
+    capsys.readouterr()
+    shell.run_line_magic("hotreload", "watch")
+    assert "hotreload watch patterns: (none)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "bogus",
+        "on now",
+        "verbosity loud",
+        "verbosity",
+        "unwatch",
+        "unwatch nope",
+        "now nomodule",
+        "'",
+    ],
+)
+def test_bad_arguments_give_usage_errors(shell: InteractiveShell, line: str) -> None:
+    with pytest.raises(UsageError):
+        shell.run_line_magic("hotreload", line)
+
+
+def test_help_documents_every_command(shell: InteractiveShell) -> None:
+    doc = shell.find_line_magic("hotreload").__doc__
+    for command in (
+        "status",
+        "on | off",
+        "now [MODULE",
+        "watch",
+        "unwatch",
+        "exclude",
+        "unexclude",
+        "verbosity",
+    ):
+        assert command in doc
+
+
+def test_config_magic_and_verbosity(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = files.name("verb")
+    files.write(name, "A = 1\nB = A + 1\n")
+    run(shell, f"import {name} as m")
+    shell.run_line_magic("config", "HotReload.verbosity = 'verbose'")
+    files.write(name, "A = 10\nB = A + 1\n")
+    capsys.readouterr()
+    assert run(shell, "m.B") == 11
+    out = capsys.readouterr().out
+    assert "re-ran L1: A = 10" in out
+    assert "re-ran L2: B = A + 1" in out
+    assert "mode: statements" in out
+
+    shell.run_line_magic("hotreload", "verbosity quiet")
+    assert capsys.readouterr().out == "hotreload: verbosity quiet\n"
+    files.write(name, "A = 20\nB = A + 1\n")
+    assert run(shell, "m.B") == 21
+    assert "hotreload" not in capsys.readouterr().out
+
+    shell.run_line_magic("config", "HotReload.selective = False")
+    assert ext(shell).reloader.selective is False
+
+
+def test_settings_from_config_file_values(
+    ipython: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ipython.config.HotReload.verbosity = "quiet"
+    ipython.config.HotReload.exclude = ["nothing.*"]
+    try:
+        ipython.run_line_magic("load_ext", "hotreload")
+        settings = ext(ipython).settings
+        assert settings.verbosity == "quiet"
+        assert settings.exclude == ["nothing.*"]
+    finally:
+        ipython.run_line_magic("unload_ext", "hotreload")
+        ipython.config.pop("HotReload", None)
+
+
+def test_reports_go_through_logging(
+    shell: InteractiveShell, files: ModuleFiles, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = files.name("logged")
+    files.write(name, "X = 1\n")
+    run(shell, f"import {name} as m")
+    files.write(name, "X = 2\n")
+    with caplog.at_level(logging.INFO, logger="hotreload"):
+        run(shell, "m.X")
+    assert [r.getMessage() for r in caplog.records] == [f"hotreload: reloaded {name}: updated X"]
+
+
+def test_unload_removes_every_hook(
+    ipython: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = {event: list(cbs) for event, cbs in ipython.events.callbacks.items()}
+    configurables = list(ipython.configurables)
+    ipython.run_line_magic("load_ext", "hotreload")
+    name = files.name("unload")
+    files.write(name, "X = 1\n")
+    run(ipython, f"import {name} as m")
+    ipython.run_line_magic("unload_ext", "hotreload")
+    assert {event: list(cbs) for event, cbs in ipython.events.callbacks.items()} == before
+    assert ipython.configurables == configurables
+    assert ipython.find_line_magic("hotreload") is None
+    files.write(name, "X = 2\n")
+    assert run(ipython, "m.X") == 1
+    ipython.user_ns.pop("m", None)
+
+
+def test_internal_error_never_breaks_the_cell(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = files.name("internal")
+    files.write(name, "X = 1\n")
+    run(shell, f"import {name} as m")
+    shell.run_line_magic("config", "HotReload.strict = False")
+    extension = ext(shell)
+
+    def broken_stat(path: str) -> os.stat_result:
+        raise RuntimeError("simulated bug in hotreload")
+
+    # The watcher's stat seam stands in for a bug inside the engine.
+    extension.reloader.watcher._stat = broken_stat
+    capsys.readouterr()
+    assert run(shell, "m.X + 1") == 2
+    err = capsys.readouterr().err
+    assert "hotreload: internal error (RuntimeError: simulated bug in hotreload)" in err
+    assert "your code and data are untouched" in err
+    extension.internal_errors.clear()
+
+    # In strict mode the same bug is raised (and recorded) instead of reported.
+    shell.run_line_magic("config", "HotReload.strict = True")
+    with pytest.raises(RuntimeError, match="simulated bug"):
+        extension.run_check()
+    extension.internal_errors.clear()
+    extension.reloader.watcher._stat = os.stat
+
+
+def test_module_imported_in_a_cell_then_edited(
+    shell: InteractiveShell, files: ModuleFiles, tmp_path: Path
+) -> None:
+    name = files.name("cellimp")
+    files.write(name, "def f():\n    return 1\n")
+    run(shell, f"from {name} import f")
+    files.write(name, "def f():\n    return 2\n")
+    assert run(shell, "f()") == 2
