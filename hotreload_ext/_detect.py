@@ -113,7 +113,6 @@ def decode_source(data: bytes) -> str:
 
     Raises:
         SyntaxError: The bytes are not valid text in the declared encoding, or contain NUL.
-
     """
     if b"\0" in data:
         raise SyntaxError("source code cannot contain null bytes")
@@ -195,7 +194,6 @@ class Watcher:
         modules: The module registry to watch (``sys.modules``).
         module_filter: Which modules are the user's.
         stat: Seam for tests; ``os.stat`` by default.
-
     """
 
     def __init__(

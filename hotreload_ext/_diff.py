@@ -36,7 +36,6 @@ class Statement:
             they read globals when called, not when defined.
         is_dynamic: True when the statement defeats static analysis (``global``, ``exec``,
             star imports, or it mutates an object through an attribute or a subscript).
-
     """
 
     node: ast.stmt
@@ -98,7 +97,6 @@ class ModuleDiff:
         deleted_names: Names bound by the old source and by no statement of the new one.
         removed: Old statements that have no counterpart in the new source.
         old: The parsed running source, if it is known.
-
     """
 
     new: ParsedSource
@@ -144,7 +142,6 @@ def parse_source(text: str, filename: str) -> ParsedSource:
 
     Raises:
         SyntaxError: The text does not parse; the error names ``filename`` and the line.
-
     """
     tree = ast.parse(text, filename=filename, type_comments=False)
     lines = text.splitlines(keepends=True)

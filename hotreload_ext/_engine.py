@@ -6,6 +6,8 @@ every cell, and tests or other hosts can call it directly.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import time
 import traceback
@@ -15,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from ._detect import Change, ModuleFilter, TrackedModule, Watcher, decode_source
 from ._diff import ParsedSource, diff_sources, parse_source
 from ._graph import imported_modules, order_modules
+from ._rebind import Namespace, rebind_imports
 from ._reload import UserCodeError, reload_module
 from ._report import CycleReport, ModuleFailure, ModuleNotice, ModuleReport, user_traceback
 
@@ -33,7 +36,6 @@ class Reloader:
         selective: Re-run only the statements an edit affects (True), or the whole module body.
         strict: Re-raise hotreload's own internal errors instead of reporting them (tests).
         modules: The module registry, ``sys.modules`` by default.
-
     """
 
     def __init__(
@@ -51,6 +53,9 @@ class Reloader:
         self.history: deque[ModuleReport | ModuleFailure] = deque(maxlen=_HISTORY)
         self.reloads = 0
         self.failures = 0
+        # Namespaces outside the watched modules whose `from m import NAME` bindings should
+        # follow reloads (the extension adds IPython's user namespace).
+        self.namespaces: list[Namespace] = []
 
     @property
     def watched(self) -> dict[str, TrackedModule]:
@@ -71,7 +76,6 @@ class Reloader:
 
         Raises:
             KeyError: A name in ``force`` is not a watched module.
-
         """
         started = time.perf_counter()
         report = CycleReport()
@@ -126,6 +130,11 @@ class Reloader:
             self._fail(report, change, exc, internal=True)
         else:
             tracked.accept(change.data, change.digest, change.stamp)
+            rebound = rebind_imports(
+                tracked.name, result.identity_changes, self._namespaces_except(tracked)
+            )
+            if rebound:
+                result = dataclasses.replace(result, rebound=tuple(rebound))
             self.reloads += 1
             self.history.append(result)
             report.reloaded.append(result)
@@ -152,6 +161,27 @@ class Reloader:
         self.failures += 1
         self.history.append(failure)
         report.failed.append(failure)
+
+    def _namespaces_except(self, reloaded: TrackedModule) -> list[Namespace]:
+        namespaces = [
+            Namespace(
+                label=t.name,
+                mapping=t.module.__dict__,
+                source=functools.partial(_running_text, t),
+                module_name=t.name,
+                is_package=_is_package(t),
+            )
+            for t in self.watcher.tracked.values()
+            if t is not reloaded
+        ]
+        return namespaces + self.namespaces
+
+
+def _running_text(tracked: TrackedModule) -> str | None:
+    try:
+        return decode_source(tracked.source)
+    except SyntaxError:
+        return None
 
 
 def _is_package(tracked: TrackedModule) -> bool:

@@ -5,6 +5,7 @@ This module must never be reloaded by hotreload itself (the filter skips it).
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import logging
 import sys
@@ -17,6 +18,7 @@ from traitlets import Bunch
 
 from ._config import HotReload
 from ._engine import Reloader
+from ._rebind import ImportedNames, Namespace, from_imports
 from ._report import CycleReport
 
 __all__ = ["Extension", "load", "unload"]
@@ -44,6 +46,11 @@ class Extension:
         )
         self.internal_errors: list[BaseException] = []
         self.magics: object = None
+        # `from m import NAME` statements the user ran in cells, so NAME can follow reloads.
+        self.user_imports: ImportedNames = {}
+        self.reloader.namespaces.append(
+            Namespace(label="the user namespace", mapping=shell.user_ns, imports=self.user_imports)
+        )
         self.settings.observe(self._patterns_changed, names=["watch", "exclude"])
         self.settings.observe(self._flags_changed, names=["selective", "strict"])
 
@@ -56,6 +63,17 @@ class Extension:
     def post_run_cell(self, result: object = None) -> None:
         """After every cell: start watching modules the cell imported, as they are now."""
         self._guard(self.reloader.discover)
+        info = getattr(result, "info", None)
+        cell = getattr(info, "raw_cell", None)
+        if isinstance(cell, str) and "import" in cell:
+            self._guard(lambda: self._remember_imports(cell))
+
+    def _remember_imports(self, cell: str) -> None:
+        try:
+            tree = ast.parse(self.shell.transform_cell(cell))
+        except SyntaxError:
+            return
+        self.user_imports.update(from_imports(tree))
 
     def run_check(self, force: Iterable[str] = ()) -> CycleReport | None:
         """Check now, print the report, never raise (except in strict mode)."""

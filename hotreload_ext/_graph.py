@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from ._diff import ParsedSource
 
-__all__ = ["imported_modules", "order_modules"]
+__all__ = ["imported_modules", "order_modules", "resolve_import"]
 
 
 def imported_modules(source: ParsedSource, module_name: str, *, is_package: bool) -> set[str]:
@@ -30,7 +30,7 @@ def imported_modules(source: ParsedSource, module_name: str, *, is_package: bool
             for alias in node.names:
                 found |= _with_parents(alias.name)
         elif isinstance(node, ast.ImportFrom):
-            base = _resolve(node.module, node.level, package)
+            base = resolve_import(node.module, node.level, package)
             if base is not None:
                 found |= _with_parents(base)
                 # `from pkg import sub` may import the submodule `pkg.sub`.
@@ -45,7 +45,8 @@ def _with_parents(name: str) -> set[str]:
     return {".".join(parts[: i + 1]) for i in range(len(parts))}
 
 
-def _resolve(module: str | None, level: int, package: str) -> str | None:
+def resolve_import(module: str | None, level: int, package: str) -> str | None:
+    """The absolute module name of ``from <level dots><module> import ...`` inside ``package``."""
     if level == 0:
         return module
     parts = package.split(".") if package else []

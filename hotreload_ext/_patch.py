@@ -49,7 +49,6 @@ class Patcher:
             classes whose ``__module__`` is ``module_name``, are patched: anything else was
             imported from somewhere else and is simply rebound.
         module_name: The module's ``__name__``.
-
     """
 
     def __init__(self, journal: Journal, globals_: dict[str, Any], module_name: str) -> None:

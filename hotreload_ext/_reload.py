@@ -66,7 +66,6 @@ def reload_module(module: types.ModuleType, diff: ModuleDiff, *, selective: bool
     Raises:
         UserCodeError: The module's own code raised; everything was rolled back.
         SyntaxError: A changed statement does not compile; nothing ran.
-
     """
     started = time.perf_counter()
     new = diff.new
@@ -81,6 +80,7 @@ def reload_module(module: types.ModuleType, diff: ModuleDiff, *, selective: bool
     journal = Journal()
     patcher = Patcher(journal, namespace, name)
     journal.save_mapping(namespace)
+    initial = dict(namespace)
     registered = sys.modules.get(name)
     journal.add(lambda: _restore_registration(name, registered))
 
@@ -126,6 +126,11 @@ def reload_module(module: types.ModuleType, diff: ModuleDiff, *, selective: bool
         raise
     journal.commit()
     _refresh_linecache(new)
+    identity_changes = {
+        bound: (initial[bound], namespace[bound])
+        for bound in redefined
+        if bound in initial and bound in namespace and namespace[bound] is not initial[bound]
+    }
 
     updated, added, removed = diff.describe()
     replaced = [
@@ -144,6 +149,7 @@ def reload_module(module: types.ModuleType, diff: ModuleDiff, *, selective: bool
         reran=tuple(reran),
         mode=f"whole module: {full_reason}" if full_reason else "statements",
         seconds=time.perf_counter() - started,
+        identity_changes=identity_changes,
     )
 
 

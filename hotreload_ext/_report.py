@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import traceback
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["CycleReport", "ModuleFailure", "ModuleNotice", "ModuleReport", "user_traceback"]
 
@@ -29,9 +31,11 @@ class ModuleReport:
         replaced: Classes that could not be patched in place, with the reason and how many
             instances moved to the new class.
         reran: The statements that ran again, as ``L<line>: <first line>``.
+        rebound: ``from m import NAME`` bindings elsewhere that now hold the new object.
         mode: ``"statements"`` when only affected statements ran; otherwise why the whole body ran.
         seconds: Wall time of the reload.
-
+        identity_changes: ``name -> (old, new)`` for names now bound to a different object
+            (for the rebinding stage; not shown).
     """
 
     module: str
@@ -41,8 +45,12 @@ class ModuleReport:
     removed: tuple[str, ...] = ()
     replaced: tuple[str, ...] = ()
     reran: tuple[str, ...] = ()
+    rebound: tuple[str, ...] = ()
     mode: str = "statements"
     seconds: float = 0.0
+    identity_changes: Mapping[str, tuple[Any, Any]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __str__(self) -> str:
         parts = []
@@ -61,6 +69,8 @@ class ModuleReport:
         """Extra lines for the verbose report."""
         lines = [f"  mode: {self.mode}; {self.seconds * 1000:.1f} ms"]
         lines += [f"  re-ran {statement}" for statement in self.reran]
+        if self.rebound:
+            lines.append(f"  rebound imported names: {', '.join(self.rebound)}")
         return lines
 
 
@@ -74,7 +84,6 @@ class ModuleFailure:
         lineno: The line of the user's code that failed, when known.
         error: One line: the exception type and message.
         traceback: The user's traceback, without hotreload's own frames.
-
     """
 
     module: str

@@ -312,3 +312,24 @@ def test_module_imported_in_a_cell_then_edited(
     run(shell, f"from {name} import f")
     files.write(name, "def f():\n    return 2\n")
     assert run(shell, "f()") == 2
+
+
+def test_from_import_in_cell_follows_constant_change(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = files.name("consts")
+    files.write(name, "THRESHOLD = 0.5\nLIMIT = 3\n")
+    run(shell, f"from {name} import THRESHOLD, LIMIT as lim")
+    run(shell, "unrelated = 3")  # the same small-int object as LIMIT, but not imported
+    shell.run_line_magic("hotreload", "verbosity verbose")
+    files.write(name, "THRESHOLD = 0.75\nLIMIT = 4\n")
+    capsys.readouterr()
+    assert run(shell, "THRESHOLD, lim, unrelated") == (0.75, 4, 3)
+    out = capsys.readouterr().out
+    assert "rebound imported names: " in out
+    assert "THRESHOLD in the user namespace" in out
+    run(shell, "THRESHOLD = 'mine'")
+    files.write(name, "THRESHOLD = 0.9\nLIMIT = 4\n")
+    assert run(shell, "THRESHOLD") == "mine"
+    for key in ("THRESHOLD", "lim", "unrelated"):
+        shell.user_ns.pop(key, None)

@@ -633,3 +633,44 @@ def test_forced_reload_reruns_whole_module(files: ModuleFiles, reloader: Reloade
     assert m.TOKEN is not token
     with pytest.raises(KeyError):
         reloader.check(["not_a_watched_module"])
+
+
+def test_from_imported_constants_follow_the_reload(files: ModuleFiles, reloader: Reloader) -> None:
+    config, user = files.name("config"), files.name("consumer")
+    pkg = files.name("rel")
+    files.write(config, "THRESHOLD = 0.5\nNAME = 'a'\n")
+    files.package(pkg)
+    files.write(f"{pkg}.settings", "LIMIT = 10\n")
+    m_rel = files.load(f"{pkg}.use", "from .settings import LIMIT as L\n")
+    m_user = files.load(
+        user,
+        f"from {config} import THRESHOLD, NAME as ALIAS\n"
+        "OTHER = 0.5\n"
+        "def get():\n    return THRESHOLD\n",
+    )
+    reloader.discover()
+    # A name the importing module has since reassigned is left alone.
+    m_user.ALIAS = "mine"
+    files.write(config, "THRESHOLD = 0.75\nNAME = 'b'\n")
+    files.write(f"{pkg}.settings", "LIMIT = 20\n")
+    report = reloader.check()
+    assert not report.failed
+    assert m_user.THRESHOLD == 0.75
+    assert m_user.get() == 0.75
+    assert m_user.ALIAS == "mine"
+    assert m_rel.L == 20
+    by_module = {r.module: r for r in report.reloaded}
+    assert by_module[config].rebound == (f"THRESHOLD in {user}",)
+    assert by_module[f"{pkg}.settings"].rebound == (f"L in {pkg}.use",)
+
+
+def test_identity_alone_does_not_rebind(files: ModuleFiles, reloader: Reloader) -> None:
+    # Small ints are shared by the interpreter: `N = 5` elsewhere is the same object as m.N.
+    source, other = files.name("src5"), files.name("other5")
+    files.write(source, "N = 5\n")
+    m_other = files.load(other, "N = 5\n")
+    files.load(source)
+    reloader.discover()
+    files.write(source, "N = 6\n")
+    check(reloader)
+    assert m_other.N == 5

@@ -1,0 +1,115 @@
+"""Stage 6b: rebind ``from m import NAME`` elsewhere when ``m.NAME`` got a new identity.
+
+Functions and classes patched in place keep their identity, so nothing needs rebinding for them.
+A constant (``THRESHOLD = 0.5`` -> ``0.7``), or a class that had to be replaced, is a *new*
+object: every ``from m import THRESHOLD`` in another watched module or in the user's namespace
+still holds the old one. Such a binding is rebound when it still holds exactly the object ``m``
+exported under that name and an import statement confirms it came from ``m``; a name the user
+has since reassigned holds another object and is left alone.
+
+Identity alone is not proof: small integers, ``True`` and short strings are shared by the
+interpreter, so an unrelated ``N = 5`` would also match. Hence the confirmation.
+
+This module must never import IPython.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._graph import resolve_import
+
+__all__ = ["ImportedNames", "Namespace", "from_imports", "rebind_imports"]
+
+# alias -> (module, name) for the `from module import name as alias` statements of a namespace.
+ImportedNames = dict[str, tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A namespace that may hold names imported from reloaded modules.
+
+    Attributes:
+        label: How the report names it (a module name, or ``user namespace``).
+        mapping: The namespace itself (a module ``__dict__``, IPython's ``user_ns``).
+        imports: Its known ``from ... import`` statements, or None to read them from ``source``.
+        source: The namespace's source text, read lazily only when a binding matches.
+        module_name: The module owning the namespace, to resolve relative imports.
+        is_package: Whether that module is a package (relative imports start from itself).
+    """
+
+    label: str
+    mapping: dict[str, Any]
+    imports: ImportedNames | None = None
+    source: Callable[[], str | None] | None = None
+    module_name: str = ""
+    is_package: bool = False
+
+
+def from_imports(
+    tree: ast.AST, module_name: str = "", *, is_package: bool = False
+) -> ImportedNames:
+    """The ``from X import Y as Z`` bindings made outside function bodies, resolved to modules."""
+    package = module_name if is_package else module_name.rpartition(".")[0]
+    found: ImportedNames = {}
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.ImportFrom):
+            source = resolve_import(node.module, node.level, package)
+            if source is not None:
+                for alias in node.names:
+                    if alias.name != "*":
+                        found[alias.asname or alias.name] = (source, alias.name)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def rebind_imports(
+    module_name: str,
+    changes: Mapping[str, tuple[Any, Any]],
+    namespaces: Iterable[Namespace],
+) -> list[str]:
+    """Rebind stale imported names; return ``"alias in label"`` for each binding that moved.
+
+    Args:
+        module_name: The module that reloaded.
+        changes: ``name -> (old object, new object)`` for names whose identity changed.
+        namespaces: Where to look.
+    """
+    if not changes:
+        return []
+    by_old = {id(old): (name, new) for name, (old, new) in changes.items()}
+    names = "|".join(re.escape(name) for name in changes)
+    hint = re.compile(rf"\bimport\b[^\n]*\b({names})\b")
+    rebound: list[str] = []
+    for namespace in namespaces:
+        mapping = namespace.mapping
+        candidates = [
+            (alias, by_old[id(value)])
+            for alias, value in list(mapping.items())
+            if id(value) in by_old and value is changes[by_old[id(value)][0]][0]
+        ]
+        if not candidates:
+            continue
+        imports = namespace.imports
+        if imports is None:
+            text = namespace.source() if namespace.source is not None else None
+            if text is None or not hint.search(text):
+                continue
+            try:
+                tree = ast.parse(text)
+                imports = from_imports(tree, namespace.module_name, is_package=namespace.is_package)
+            except SyntaxError:
+                continue
+        for alias, (name, new) in candidates:
+            if imports.get(alias) == (module_name, name):
+                mapping[alias] = new
+                rebound.append(f"{alias} in {namespace.label}")
+    return rebound
