@@ -18,7 +18,6 @@ from ._report import CycleReport, ModuleFailure, ModuleNotice, ModuleReport
 __all__ = [
     "CycleReport",
     "HotReload",
-    "HotReloadWarning",
     "ModuleFailure",
     "ModuleNotice",
     "ModuleReport",
@@ -27,10 +26,6 @@ __all__ = [
     "load_ipython_extension",
     "unload_ipython_extension",
 ]
-
-
-class HotReloadWarning(UserWarning):
-    """Base class of the warnings hotreload issues about the user's code."""
 
 
 def load_ipython_extension(ipython: Any) -> None:

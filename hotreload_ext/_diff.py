@@ -123,9 +123,12 @@ class ModuleDiff:
             if isinstance(node, ast.ClassDef) and node.name in old_classes:
                 members = _member_changes(old_classes[node.name], node, self.old, self.new)
                 if members is not None:
-                    updated += [f"{node.name}.{m}" for m in members[0]] or [node.name]
-                    added += [f"{node.name}.{m}" for m in members[1]]
-                    updated += [f"{node.name}.{m} (removed)" for m in members[2]]
+                    member_updated, member_added, member_removed = members
+                    updated += [f"{node.name}.{m}" for m in member_updated]
+                    updated += [f"{node.name}.{m} (removed)" for m in member_removed]
+                    added += [f"{node.name}.{m}" for m in member_added]
+                    if not (member_updated or member_added or member_removed):
+                        updated.append(node.name)
                     continue
             for name in sorted(statement.binds):
                 (updated if name in old_names else added).append(name)

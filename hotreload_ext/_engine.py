@@ -118,7 +118,7 @@ class Reloader:
         diff = diff_sources(old, new)
         try:
             result = reload_module(
-                tracked.module, diff, selective=self.selective and not change.forced
+                tracked.module, diff, selective=self.selective, forced=change.forced
             )
         except UserCodeError as exc:
             self._fail(report, change, exc.error)

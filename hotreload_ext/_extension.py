@@ -120,7 +120,8 @@ class Extension:
             print(text)
             logger.info(text)
         if verbosity == "verbose" and report:
-            line = f"hotreload: checked {report.checked} modules in {report.seconds * 1000:.2f} ms"
+            checked = plural(report.checked, "module")
+            line = f"hotreload: checked {checked} in {report.seconds * 1000:.2f} ms"
             print(line)
             logger.info(line)
 
@@ -169,6 +170,11 @@ def unload(shell: Any) -> None:
     ]
     shell.magics_manager.magics["line"].pop("hotreload", None)
     shell.magics_manager.registry.pop("HotReloadMagics", None)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 module``, ``2 modules``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def get_extension(shell: Any) -> Extension | None:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
+from ._extension import plural
+
 if TYPE_CHECKING:
     from ._extension import Extension
 
@@ -94,7 +96,7 @@ class HotReloadMagics(Magics):
             )
         report = self.extension.run_check(force=args)
         if report is not None and not report and self.extension.settings.verbosity != "quiet":
-            print(f"hotreload: no changes in {report.checked} watched modules.")
+            print(f"hotreload: no changes in {plural(report.checked, 'watched module')}.")
 
     def _do_watch(self, args: list[str]) -> None:
         self._edit_patterns("watch", args, add=True)
@@ -137,7 +139,7 @@ class HotReloadMagics(Magics):
         setattr(settings, trait, updated)
         count = len(self.extension.reloader.watched)
         patterns = ", ".join(updated) or "(none)"
-        print(f"hotreload {trait} patterns: {patterns}; watching {count} modules")
+        print(f"hotreload {trait} patterns: {patterns}; watching {plural(count, 'module')}")
 
     def status(self) -> str:
         """The text of ``%hotreload status``."""
@@ -149,9 +151,9 @@ class HotReloadMagics(Magics):
         lines = [
             f"hotreload: {state}; polling before each cell; {mode} reloads; "
             f"verbosity {settings.verbosity}",
-            f"  watching {len(reloader.watched)} modules "
+            f"  watching {plural(len(reloader.watched), 'module')} "
             f"({reloader.watcher.memory() / 1024:.1f} KiB kept); "
-            f"{reloader.reloads} reloads, {reloader.failures} failures so far",
+            f"{plural(reloader.reloads, 'reload')}, {plural(reloader.failures, 'failure')} so far",
         ]
         if settings.watch:
             lines.append(f"  watch patterns: {', '.join(settings.watch)}")

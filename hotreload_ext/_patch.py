@@ -73,10 +73,15 @@ class Patcher:
         if id(new) in self._memo:
             return self._memo[id(new)]
         if isinstance(old, types.FunctionType) and isinstance(new, types.FunctionType):
-            if old.__globals__ is self.globals and new.__globals__ is self.globals:
+            if self._is_same_function(old, new):
                 return self._merge_function(old, new)
         elif isinstance(old, type) and isinstance(new, type):
-            if self._is_own_class(old) and self._is_own_class(new):
+            # Same qualified name, or `Default = A` -> `Default = B` would turn A into B.
+            if (
+                self._is_own_class(old)
+                and self._is_own_class(new)
+                and old.__qualname__ == new.__qualname__
+            ):
                 return self._merge_class(old, new)
         elif type(old) is type(new) and isinstance(new, (classmethod, staticmethod)):
             inner = self.merge(old.__func__, new.__func__)
@@ -119,6 +124,20 @@ class Patcher:
 
     def _is_own_class(self, cls: type) -> bool:
         return cls.__module__ == self.module_name
+
+    def _is_same_function(self, old: types.FunctionType, new: types.FunctionType) -> bool:
+        """Whether ``new`` is a new version of the definition ``old`` came from.
+
+        The qualified names must match: rebinding an alias (`f = foo` -> `f = bar`) must not
+        turn ``foo`` into ``bar`` (ipython/ipython#14944). Then either both were defined in this
+        module, or both were made by the same code elsewhere: a decorator's wrapper from another
+        module, whose closure holds this module's function.
+        """
+        if old.__qualname__ != new.__qualname__:
+            return False
+        if old.__globals__ is self.globals and new.__globals__ is self.globals:
+            return True
+        return old.__code__ is new.__code__
 
     def _merge_function(self, old: types.FunctionType, new: types.FunctionType) -> Any:
         self._remember(new, old)

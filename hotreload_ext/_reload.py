@@ -32,6 +32,8 @@ from ._report import ModuleReport
 __all__ = ["UserCodeError", "full_rerun_reason", "reload_module"]
 
 FULL_MARKER = re.compile(r"^#\s*hotreload:\s*full\s*$", re.MULTILINE)
+# Read from the new source too, so the save that adds the attribute already honours it.
+FULL_ATTRIBUTE = re.compile(r"^__hotreload_full__\s*=\s*True\b", re.MULTILINE)
 
 
 class UserCodeError(Exception):
@@ -43,13 +45,17 @@ class UserCodeError(Exception):
         self.error = error
 
 
-def full_rerun_reason(diff: ModuleDiff, module: types.ModuleType, *, selective: bool) -> str:
+def full_rerun_reason(
+    diff: ModuleDiff, module: types.ModuleType, *, selective: bool, forced: bool = False
+) -> str:
     """Why the whole module body must run again; empty when running statements is safe."""
+    if forced:
+        return "a reload of the whole module was requested (%hotreload now MODULE)"
     if not selective:
         return "statement-level reloading is off (HotReload.selective = False)"
     if diff.old is None:
         return "the previous source is unknown"
-    if getattr(module, "__hotreload_full__", False) is True:
+    if getattr(module, "__hotreload_full__", False) is True or FULL_ATTRIBUTE.search(diff.new.text):
         return "the module sets __hotreload_full__ = True"
     if FULL_MARKER.search(diff.new.text):
         return "the module has a '# hotreload: full' marker"
@@ -60,7 +66,9 @@ def full_rerun_reason(diff: ModuleDiff, module: types.ModuleType, *, selective: 
     return ""
 
 
-def reload_module(module: types.ModuleType, diff: ModuleDiff, *, selective: bool) -> ModuleReport:
+def reload_module(
+    module: types.ModuleType, diff: ModuleDiff, *, selective: bool, forced: bool = False
+) -> ModuleReport:
     """Bring ``module`` up to ``diff.new``, all or nothing.
 
     Raises:
@@ -71,7 +79,7 @@ def reload_module(module: types.ModuleType, diff: ModuleDiff, *, selective: bool
     new = diff.new
     namespace = module.__dict__
     name = module.__name__
-    full_reason = full_rerun_reason(diff, module, selective=selective)
+    full_reason = full_rerun_reason(diff, module, selective=selective, forced=forced)
     # Compile every changed statement before running any, so a compile-time error (`return`
     # outside a function, say) is reported before a single line ran.
     compiled = {i: _compile(new.statements[i], new) for i in sorted(diff.changed)}

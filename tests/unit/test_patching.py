@@ -674,3 +674,113 @@ def test_identity_alone_does_not_rebind(files: ModuleFiles, reloader: Reloader) 
     files.write(source, "N = 6\n")
     check(reloader)
     assert m_other.N == 5
+
+
+def test_rebinding_an_alias_never_corrupts_the_original(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    # IPython's autoreload patches foo with bar's code here (ipython/ipython#14944).
+    name = files.name("alias")
+    source = """
+        def foo():
+            return "foo"
+
+        def bar():
+            return "bar"
+
+        class A:
+            pass
+
+        class B:
+            pass
+
+        f = {f}
+        Default = {cls}
+        """
+    m = files.load(name, source.format(f="foo", cls="A"))
+    reloader.discover()
+    foo, a = m.foo, m.A
+    files.write(name, source.format(f="bar", cls="B"))
+    check(reloader)
+    assert foo() == "foo"
+    assert m.foo() == "foo"
+    assert m.f is m.bar
+    assert m.A is a
+    assert m.Default is m.B
+    assert m.A.__name__ == "A"
+
+
+def test_decorator_from_another_module_keeps_identity(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    deco, user = files.name("decos"), files.name("decorated")
+    files.write(
+        deco,
+        """
+        import functools
+
+        def logged(func):
+            @functools.wraps(func)
+            def wrapper(*args):
+                return ("logged", func(*args))
+            return wrapper
+        """,
+    )
+    source = """
+        from {deco} import logged
+
+        @logged
+        def work(x):
+            return x + {delta}
+        """
+    m = files.load(user, source.format(deco=deco, delta=1))
+    reloader.discover()
+    old = m.work
+    callbacks = [m.work]
+    files.write(user, source.format(deco=deco, delta=100))
+    check(reloader)
+    assert m.work is old
+    assert callbacks[0](1) == ("logged", 101)
+
+
+def test_singledispatch_registrations_follow_the_edit(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("dispatch")
+    source = """
+        import functools
+
+        @functools.singledispatch
+        def show(x):
+            return "default"
+
+        @show.register
+        def _(x: int):
+            return "{label}"
+        """
+    m = files.load(name, source.format(label="int v1"))
+    reloader.discover()
+    old = m.show
+    files.write(name, source.format(label="int v2"))
+    check(reloader)
+    assert m.show is old
+    assert old(1) == "int v2"
+    assert old("s") == "default"
+
+
+def test_report_names_members_and_reasons(files: ModuleFiles, reloader: Reloader) -> None:
+    name = files.name("rep")
+    files.load(name, "class C:\n    def a(self):\n        return 1\n")
+    reloader.discover()
+    files.write(
+        name, "class C:\n    def a(self):\n        return 1\n    def b(self):\n        return 2\n"
+    )
+    report = reloader.check()
+    assert str(report.reloaded[0]) == f"hotreload: reloaded {name}: added C.b"
+    report = reloader.check([name])
+    assert report.reloaded[0].mode == (
+        "whole module: a reload of the whole module was requested (%hotreload now MODULE)"
+    )
+    files.write(name, "__hotreload_full__ = True\nclass C:\n    pass\n")
+    report = reloader.check()
+    assert report.reloaded[0].mode == "whole module: the module sets __hotreload_full__ = True"
