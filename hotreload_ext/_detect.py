@@ -132,12 +132,22 @@ class TrackedModule:
     name: str
     module: types.ModuleType
     path: str
-    stamp: tuple[int, int] | None
+    stamp: tuple[int, int]
     stamped_at: int
     digest: bytes
     _source: bytes
     failed_digest: bytes | None = None
     missing_reported: bool = False
+    is_package: bool = False
+    # Racily clean: a stamp taken within the filesystem's timestamp tick of the file's mtime
+    # cannot prove the content is unchanged, so such a file is re-hashed until it ages.
+    racy: bool = True
+
+    def restamp(self, stamp: tuple[int, int]) -> None:
+        """Record that the file with ``stamp`` was verified to hold ``digest`` just now."""
+        self.stamp = stamp
+        self.stamped_at = time.time_ns()
+        self.racy = stamp[0] >= self.stamped_at - _RACY_NS
 
     @property
     def source(self) -> bytes:
@@ -149,20 +159,18 @@ class TrackedModule:
         """Approximate bytes this record keeps alive."""
         return len(self._source) + len(self.digest) + len(self.name) + len(self.path) + 200
 
-    def accept(self, data: bytes, digest: bytes, stamp: tuple[int, int] | None) -> None:
+    def accept(self, data: bytes, digest: bytes, stamp: tuple[int, int]) -> None:
         """Make ``data`` the running source."""
         self._source = zlib.compress(data, 1)
         self.digest = digest
-        self.stamp = stamp
-        self.stamped_at = time.time_ns()
         self.failed_digest = None
         self.missing_reported = False
+        self.restamp(stamp)
 
-    def reject(self, digest: bytes, stamp: tuple[int, int] | None) -> None:
+    def reject(self, digest: bytes, stamp: tuple[int, int]) -> None:
         """Remember a version that failed, so it is reported once, not on every cell."""
         self.failed_digest = digest
-        self.stamp = stamp
-        self.stamped_at = time.time_ns()
+        self.restamp(stamp)
 
 
 @dataclass(frozen=True)
@@ -172,7 +180,7 @@ class Change:
     tracked: TrackedModule
     data: bytes
     digest: bytes
-    stamp: tuple[int, int] | None
+    stamp: tuple[int, int]
     forced: bool = False
 
 
@@ -214,11 +222,18 @@ class Watcher:
     # --- discovering modules ---------------------------------------------------------------
     def discover(self) -> list[TrackedModule]:
         """Start tracking modules imported since the last call, from their current source."""
+        # A watched module deleted from sys.modules (and maybe imported again) can leave the
+        # registry's size and last key as they were: look for those with one lookup each.
+        registered = self.modules.get
+        for stale in [t for t in self.tracked.values() if registered(t.name) is not t.module]:
+            del self.tracked[stale.name]
+            self._considered.pop(stale.name, None)
+            self._seen_count = -1
         count = len(self.modules)
         # Registries iterate in insertion order (sys.modules is a dict).
         last = next(reversed(cast("dict[str, object]", self.modules)), None) if count else None
         # sys.modules only grows at its end, so an unchanged size and last key mean nothing was
-        # imported: the idle-cell case costs O(1) whatever the number of loaded modules.
+        # imported: the idle-cell case costs O(watched) lookups, not O(loaded modules).
         if count == self._seen_count and last == self._seen_last:
             return []
         self._seen_count, self._seen_last = count, last
@@ -227,9 +242,9 @@ class Watcher:
             if self._considered.get(name) == id(module):
                 continue
             self._considered[name] = id(module)
-            tracked = self.track(name, module)
-            if tracked is not None:
-                added.append(tracked)
+            record = self.track(name, module)
+            if record is not None:
+                added.append(record)
         return added
 
     def track(self, name: str, module: object) -> TrackedModule | None:
@@ -252,10 +267,12 @@ class Watcher:
             module=module,
             path=path,
             stamp=stamp,
-            stamped_at=time.time_ns(),
+            stamped_at=0,
             digest=digest_bytes(data),
             _source=zlib.compress(data, 1),
+            is_package=hasattr(module, "__path__"),
         )
+        record.restamp(stamp)
         self.tracked[name] = record
         return record
 
@@ -272,58 +289,75 @@ class Watcher:
     def poll(self, force: Iterable[str] = ()) -> tuple[list[Change], list[Problem]]:
         """Stat every watched file; return those whose content changed, and unreadable ones."""
         forced = set(force)
+        stat = self._stat
+        suspects: list[tuple[TrackedModule, os.stat_result | OSError]] = []
+        # The idle-cell hot path: one stat and a few comparisons per watched module. Modules
+        # removed from sys.modules were dropped by discover(), which check() runs first.
+        for tracked in self.tracked.values():
+            try:
+                result = stat(tracked.path)
+            except OSError as exc:
+                suspects.append((tracked, exc))
+                continue
+            if (
+                not tracked.racy
+                and result.st_mtime_ns == tracked.stamp[0]
+                and result.st_size == tracked.stamp[1]
+                and not (forced and tracked.name in forced)
+            ):
+                continue
+            suspects.append((tracked, result))
         changes: list[Change] = []
         problems: list[Problem] = []
-        now = time.time_ns()
-        for name, tracked in list(self.tracked.items()):
-            if self.modules.get(name) is not tracked.module:
-                # The module was deleted from sys.modules or replaced by another object.
-                del self.tracked[name]
-                self._considered.pop(name, None)
+        for tracked, outcome in suspects:
+            if isinstance(outcome, OSError):
+                self._report_unreadable(tracked, outcome, problems)
                 continue
-            try:
-                stamp = self._stamp(tracked.path)
-            except FileNotFoundError:
-                if not tracked.missing_reported:
-                    tracked.missing_reported = True
-                    problems.append(
-                        Problem(tracked, "its file was deleted; keeping the loaded code")
-                    )
-                continue
-            except OSError as exc:
-                if not tracked.missing_reported:
-                    tracked.missing_reported = True
-                    problems.append(Problem(tracked, f"cannot read its file ({exc.strerror})"))
-                continue
-            # Racily clean: a stamp taken within the filesystem's timestamp tick of the file's
-            # mtime cannot prove the content is unchanged, so such a file is re-hashed.
-            racy = tracked.stamp is not None and tracked.stamp[0] >= tracked.stamped_at - _RACY_NS
-            if stamp == tracked.stamp and name not in forced and not racy:
-                continue
-            try:
-                data = read_file(tracked.path)
-            except OSError as exc:
-                if not tracked.missing_reported:
-                    tracked.missing_reported = True
-                    problems.append(Problem(tracked, f"cannot read its file ({exc.strerror})"))
-                continue
-            tracked.missing_reported = False
-            digest = digest_bytes(data)
-            if name in forced:
-                changes.append(Change(tracked, data, digest, stamp, forced=True))
-            elif digest == tracked.digest:
-                # Touched, or reverted to what is running: nothing to reload. Remember the stamp
-                # (and when its content was verified) so the next cell is cheap again.
-                tracked.stamp = stamp
-                tracked.stamped_at = now
-                tracked.failed_digest = None
-            elif digest == tracked.failed_digest:
-                # Still the version that failed: it was reported once already.
-                tracked.stamp = stamp
-                tracked.stamped_at = now
-            else:
-                changes.append(Change(tracked, data, digest, stamp))
+            change = self._examine(tracked, outcome, tracked.name in forced, problems)
+            if change is not None:
+                changes.append(change)
         return changes, problems
+
+    def _examine(
+        self,
+        tracked: TrackedModule,
+        result: os.stat_result,
+        forced: bool,
+        problems: list[Problem],
+    ) -> Change | None:
+        """Read and hash a file whose stamp moved (or cannot be trusted yet)."""
+        stamp = (result.st_mtime_ns, result.st_size)
+        try:
+            data = read_file(tracked.path)
+        except OSError as exc:
+            self._report_unreadable(tracked, exc, problems)
+            return None
+        tracked.missing_reported = False
+        digest = digest_bytes(data)
+        if forced:
+            return Change(tracked, data, digest, stamp, forced=True)
+        if digest == tracked.digest:
+            # Touched, or reverted to what is running: nothing to reload. Remember the stamp
+            # (and that its content was verified now) so the next cell is cheap again.
+            tracked.restamp(stamp)
+            tracked.failed_digest = None
+            return None
+        if digest == tracked.failed_digest:
+            # Still the version that failed: it was reported once already.
+            tracked.restamp(stamp)
+            return None
+        return Change(tracked, data, digest, stamp)
+
+    @staticmethod
+    def _report_unreadable(tracked: TrackedModule, exc: OSError, problems: list[Problem]) -> None:
+        if tracked.missing_reported:
+            return
+        tracked.missing_reported = True
+        if isinstance(exc, FileNotFoundError):
+            message = "its file was deleted; keeping the loaded code"
+        else:
+            message = f"cannot read its file ({exc.strerror or exc}); keeping the loaded code"
+        problems.append(Problem(tracked, message))
 
     def _stamp(self, path: str) -> tuple[int, int]:
         result = self._stat(path)

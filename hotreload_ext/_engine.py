@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import time
 import traceback
 from collections import deque
@@ -56,6 +55,7 @@ class Reloader:
         # Namespaces outside the watched modules whose `from m import NAME` bindings should
         # follow reloads (the extension adds IPython's user namespace).
         self.namespaces: list[Namespace] = []
+        self._last_parsed: tuple[str, bytes, ParsedSource] | None = None
 
     @property
     def watched(self) -> dict[str, TrackedModule]:
@@ -95,8 +95,11 @@ class Reloader:
                 parsed[change.tracked.name] = (change, parse_source(text, change.tracked.path))
             except SyntaxError as exc:
                 self._fail(report, change, exc)
+        if not parsed:
+            report.seconds = time.perf_counter() - started
+            return report
         imports = {
-            name: imported_modules(source, name, is_package=_is_package(change.tracked))
+            name: imported_modules(source, name, is_package=change.tracked.is_package)
             for name, (change, source) in parsed.items()
         }
         # Changed modules in import order first; dependency order then decides.
@@ -111,10 +114,7 @@ class Reloader:
 
     def _reload(self, report: CycleReport, change: Change, new: ParsedSource) -> None:
         tracked = change.tracked
-        try:
-            old: ParsedSource | None = parse_source(decode_source(tracked.source), tracked.path)
-        except SyntaxError:
-            old = None
+        old = self._running_source(tracked)
         diff = diff_sources(old, new)
         try:
             result = reload_module(
@@ -130,9 +130,12 @@ class Reloader:
             self._fail(report, change, exc, internal=True)
         else:
             tracked.accept(change.data, change.digest, change.stamp)
-            rebound = rebind_imports(
-                tracked.name, result.identity_changes, self._namespaces_except(tracked)
-            )
+            # The module is usually edited again next: keep its parse for the next diff.
+            self._last_parsed = (tracked.name, change.digest, new)
+            rebound: list[str] = []
+            if result.identity_changes:
+                namespaces = self._namespaces_importing(tracked)
+                rebound = rebind_imports(tracked.name, result.identity_changes, namespaces)
             if rebound:
                 result = dataclasses.replace(result, rebound=tuple(rebound))
             self.reloads += 1
@@ -162,14 +165,30 @@ class Reloader:
         self.history.append(failure)
         report.failed.append(failure)
 
-    def _namespaces_except(self, reloaded: TrackedModule) -> list[Namespace]:
+    def _running_source(self, tracked: TrackedModule) -> ParsedSource | None:
+        """The parsed source the module's running code came from, if it can be parsed."""
+        cached = self._last_parsed
+        if cached is not None and cached[0] == tracked.name and cached[1] == tracked.digest:
+            return cached[2]
+        try:
+            return parse_source(decode_source(tracked.source), tracked.path)
+        except SyntaxError:
+            return None
+
+    def _namespaces_importing(self, reloaded: TrackedModule) -> list[Namespace]:
+        """Every namespace that may hold names imported from ``reloaded``.
+
+        That is each other watched module and the host's namespaces. Only built when some name
+        changed identity; the rebinding stage scans them by identity and reads a module's
+        source only when one of its bindings matches.
+        """
         namespaces = [
             Namespace(
                 label=t.name,
                 mapping=t.module.__dict__,
                 source=functools.partial(_running_text, t),
                 module_name=t.name,
-                is_package=_is_package(t),
+                is_package=t.is_package,
             )
             for t in self.watcher.tracked.values()
             if t is not reloaded
@@ -182,9 +201,3 @@ def _running_text(tracked: TrackedModule) -> str | None:
         return decode_source(tracked.source)
     except SyntaxError:
         return None
-
-
-def _is_package(tracked: TrackedModule) -> bool:
-    return os.path.basename(tracked.path).startswith("__init__.") or hasattr(
-        tracked.module, "__path__"
-    )

@@ -208,3 +208,18 @@ def test_idle_poll_stats_but_never_reads(files: ModuleFiles) -> None:
     assert (changes, problems) == ([], [])
     assert calls == [str(path)]
     assert Path.read_bytes is original_read
+
+
+def test_module_deleted_and_reimported_is_watched_again(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    # `del sys.modules[m]; import m` leaves len(sys.modules) and its last key unchanged.
+    name = files.name("reimport")
+    files.load(name, "def f():\n    return 1\n")
+    reloader.discover()
+    del sys.modules[name]
+    m = files.load(name)
+    reloader.discover()  # as after the cell that imported it again
+    files.write(name, "def f():\n    return 2\n")
+    check(reloader)
+    assert m.f() == 2
