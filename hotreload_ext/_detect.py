@@ -102,6 +102,34 @@ def _module_source(module: types.ModuleType) -> str | None:
     return path
 
 
+def changed_since_import(module: types.ModuleType, data: bytes, stamp: tuple[int, int]) -> bool:
+    """Whether the source file changed after ``module`` was imported, as far as can be told.
+
+    The import system writes a ``.pyc`` recording the source it compiled: its mtime and size
+    (the default) or its hash (PEP 552). If the file no longer matches that record, the running
+    code came from older text. Without a readable ``.pyc`` nothing can be told: False. Nor when
+    bytecode writing is off (``PYTHONDONTWRITEBYTECODE``): a ``.pyc`` left by an earlier run
+    would then describe older text than the import used, a false alarm.
+    """
+    cached = getattr(module, "__cached__", None)
+    if not isinstance(cached, str) or sys.dont_write_bytecode:
+        return False
+    try:
+        with open(cached, "rb") as handle:
+            header = handle.read(16)
+    except OSError:
+        return False
+    if len(header) < 16 or header[:4] != importlib.util.MAGIC_NUMBER:
+        return False
+    flags = int.from_bytes(header[4:8], "little")
+    if flags & 0b1:
+        return bool(header[8:16] != importlib.util.source_hash(data))
+    mtime = int.from_bytes(header[8:12], "little")
+    size = int.from_bytes(header[12:16], "little")
+    mtime_now = (stamp[0] // 1_000_000_000) & 0xFFFFFFFF
+    return mtime != mtime_now or size != stamp[1] & 0xFFFFFFFF
+
+
 def read_file(path: str) -> bytes:
     """Read a source file. Raises OSError (including IsADirectoryError) as ``open`` does."""
     with open(path, "rb") as handle:
@@ -142,6 +170,9 @@ class TrackedModule:
     # Racily clean: a stamp taken within the filesystem's timestamp tick of the file's mtime
     # cannot prove the content is unchanged, so such a file is re-hashed until it ages.
     racy: bool = True
+    # False when the file already differed from what the module was imported from at the time
+    # we started watching it: the running code's source is unknown, the next check re-runs it.
+    source_known: bool = True
 
     def restamp(self, stamp: tuple[int, int]) -> None:
         """Record that the file with ``stamp`` was verified to hold ``digest`` just now."""
@@ -165,6 +196,7 @@ class TrackedModule:
         self.digest = digest
         self.failed_digest = None
         self.missing_reported = False
+        self.source_known = True
         self.restamp(stamp)
 
     def reject(self, digest: bytes, stamp: tuple[int, int]) -> None:
@@ -273,6 +305,13 @@ class Watcher:
             is_package=hasattr(module, "__path__"),
         )
         record.restamp(stamp)
+        if changed_since_import(module, data, stamp):
+            # The module was imported from older text. We cannot diff against it, but the next
+            # check must not treat the edited file as what is running: a stamp and digest that
+            # match nothing make it a change, and unknown source makes it a whole-module run.
+            record.source_known = False
+            record.digest = b""
+            record.stamp = (-1, -1)
         self.tracked[name] = record
         return record
 

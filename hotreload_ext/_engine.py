@@ -167,6 +167,8 @@ class Reloader:
 
     def _running_source(self, tracked: TrackedModule) -> ParsedSource | None:
         """The parsed source the module's running code came from, if it can be parsed."""
+        if not tracked.source_known:
+            return None
         cached = self._last_parsed
         if cached is not None and cached[0] == tracked.name and cached[1] == tracked.digest:
             return cached[2]

@@ -169,6 +169,11 @@ def unload(shell: Any) -> None:
         c for c in shell.configurables if c is not extension.settings and c is not extension.magics
     ]
     shell.magics_manager.magics["line"].pop("hotreload", None)
+    # Both names load the same extension; IPython must forget both, or `%load_ext` under the
+    # other name would answer "already loaded" while nothing is attached.
+    loaded = getattr(getattr(shell, "extension_manager", None), "loaded", None)
+    if isinstance(loaded, set):
+        loaded.difference_update({"hotreload", "hotreload_ext"})
     shell.magics_manager.registry.pop("HotReloadMagics", None)
 
 

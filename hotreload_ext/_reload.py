@@ -54,7 +54,7 @@ def full_rerun_reason(
     if not selective:
         return "statement-level reloading is off (HotReload.selective = False)"
     if diff.old is None:
-        return "the previous source is unknown"
+        return "the source it was imported from is unknown (the file changed before it was watched)"
     if getattr(module, "__hotreload_full__", False) is True or FULL_ATTRIBUTE.search(diff.new.text):
         return "the module sets __hotreload_full__ = True"
     if FULL_MARKER.search(diff.new.text):

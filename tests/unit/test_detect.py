@@ -223,3 +223,34 @@ def test_module_deleted_and_reimported_is_watched_again(
     files.write(name, "def f():\n    return 2\n")
     check(reloader)
     assert m.f() == 2
+
+
+def test_edit_between_import_and_watch_reruns_the_module(
+    files: ModuleFiles, reloader: Reloader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The import writes a .pyc recording the source it compiled; the file then changes before
+    # hotreload starts watching (an edit saved before `%load_ext hotreload`).
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    name = files.name("early")
+    m = files.load(name, "X = 1\n\ndef f():\n    return X\n")
+    files.write(name, "X = 2\n\ndef f():\n    return X * 10\n")
+    reloader.discover()
+    report = reloader.check()
+    assert not report.failed
+    assert report.reloaded[0].mode.startswith("whole module: the source it was imported from")
+    assert (m.X, m.f()) == (2, 20)
+    # From then on, reloads are statement-level again.
+    files.write(name, "X = 2\n\ndef f():\n    return X * 100\n")
+    report = reloader.check()
+    assert report.reloaded[0].mode == "statements"
+    assert m.f() == 200
+
+
+def test_unchanged_file_with_pyc_is_not_rerun(
+    files: ModuleFiles, reloader: Reloader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    name = files.name("pycok")
+    files.load(name, "X = 1\n")
+    reloader.discover()
+    assert not reloader.check()

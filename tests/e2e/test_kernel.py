@@ -1,0 +1,208 @@
+"""End to end in a real Jupyter kernel (ipykernel), driven through jupyter_client.
+
+Each test starts its own kernel with a fresh IPYTHONDIR, in a work directory that is also on the
+kernel's ``sys.path``. The test process plays the editor, rewriting a module between cells with
+:func:`demo.driver.save` (which moves the mtime forward instead of waiting for the clock).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+
+from demo.driver import save, session_env
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT = 120  # seconds; generous, for a busy shared machine
+
+V1 = '''\
+"""Version 1."""
+
+
+def area(r):
+    return 2 * r
+
+
+class Circle:
+    def __init__(self, r):
+        self.r = r
+
+    def describe(self):
+        return f"Circle({self.r})"
+'''
+
+V2 = '''\
+"""Version 2."""
+
+
+def area(r):
+    return 3 * r * r
+
+
+class Circle:
+    def __init__(self, r):
+        self.r = r
+
+    def describe(self):
+        return f"Circle({self.r}, area={area(self.r)})"
+
+    def double(self):
+        return Circle(2 * self.r)
+'''
+
+# Parses, but raises at import: line 8 is new, so it runs on reload and fails.
+RAISING = V2.replace(
+    "\n\nclass Circle:",
+    '\n\nraise RuntimeError("cannot load the table")\n\n\nclass Circle:',
+    1,
+)
+
+
+@dataclass
+class KernelCell:
+    """What one executed cell sent back on iopub."""
+
+    stdout: str = ""
+    stderr: str = ""
+    result: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class Kernel:
+    """A started kernel and a blocking client on it."""
+
+    def __init__(self, manager: KernelManager, client: BlockingKernelClient) -> None:
+        self.manager = manager
+        self.client = client
+
+    def execute(self, code: str) -> KernelCell:
+        """Run ``code`` as a cell; collect its stream output, result and errors."""
+        cell = KernelCell()
+
+        def collect(message: dict[str, Any]) -> None:
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                if content["name"] == "stdout":
+                    cell.stdout += content["text"]
+                else:
+                    cell.stderr += content["text"]
+            elif kind == "execute_result":
+                cell.result = content["data"]["text/plain"]
+            elif kind == "error":
+                cell.errors.append("\n".join(content["traceback"]))
+
+        reply = self.client.execute_interactive(
+            code, timeout=TIMEOUT, output_hook=collect, allow_stdin=False
+        )
+        if reply["content"]["status"] != "ok":
+            cell.errors.append(f"{reply['content'].get('ename')}: {reply['content'].get('evalue')}")
+        return cell
+
+    def run(self, code: str) -> KernelCell:
+        """Run a cell that must neither raise nor print on stderr."""
+        cell = self.execute(code)
+        assert not cell.errors, "\n".join(cell.errors)
+        assert cell.stderr == "", cell.stderr
+        assert "internal error" not in cell.stdout, cell.stdout
+        return cell
+
+
+@pytest.fixture
+def kernel(workdir: Path, ipython_dir: Path) -> Iterator[Kernel]:
+    """A fresh python3 kernel in ``workdir``, shut down cleanly afterwards."""
+    env = session_env(ipython_dir, pythonpath=[workdir])
+    # debugpy prints a frozen-modules warning on the kernel's stderr under Python 3.11+.
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=os.fspath(workdir), env=env)
+    client = manager.client()
+    try:
+        client.start_channels()
+        client.wait_for_ready(timeout=TIMEOUT)
+        yield Kernel(manager, client)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=False)
+        assert not manager.is_alive()
+
+
+def load_hotreload(kernel: Kernel) -> None:
+    assert kernel.run("%load_ext hotreload").stdout == ""
+    kernel.run("%config HotReload.strict = True")
+    assert kernel.run("%config HotReload.strict").result == "True"
+
+
+def test_kernel_runs_this_environments_python(kernel: Kernel) -> None:
+    # The kernelspec says "python"; it must be this virtualenv's, where hotreload is installed.
+    assert kernel.run("import sys; sys.prefix").result == repr(sys.prefix)
+    import hotreload_ext
+
+    package_dir = kernel.run("import os, hotreload_ext; os.path.dirname(hotreload_ext.__file__)")
+    assert package_dir.result == repr(os.path.dirname(hotreload_ext.__file__))
+
+
+def test_edit_reaches_the_running_kernel(kernel: Kernel, workdir: Path) -> None:
+    module = workdir / "shapes.py"
+    save(module, V1)
+    load_hotreload(kernel)
+    kernel.run("import shapes; from shapes import area; c = shapes.Circle(2); bound = c.describe")
+    assert kernel.run("area(2), c.describe()").result == "(4, 'Circle(2)')"
+
+    save(module, V2)
+    cell = kernel.run("area(2), c.describe(), bound(), c.double().describe()")
+    # The report line arrives in this cell's own output, before its result.
+    assert cell.stdout == (
+        "hotreload: reloaded shapes: updated area, Circle.describe; added Circle.double\n"
+    )
+    assert cell.result == "(12, 'Circle(2, area=12)', 'Circle(2, area=12)', 'Circle(4, area=48)')"
+    assert kernel.run("type(c) is shapes.Circle, shapes.__doc__").result == "(True, 'Version 2.')"
+
+
+def test_failing_edit_is_reported_once_on_stderr_and_keeps_the_old_code(
+    kernel: Kernel, workdir: Path
+) -> None:
+    module = workdir / "shapes.py"
+    save(module, V1)
+    load_hotreload(kernel)
+    kernel.run("import shapes; from shapes import area; c = shapes.Circle(2)")
+
+    save(module, RAISING)
+    cell = kernel.execute("area(2), c.describe()")
+    assert not cell.errors, cell.errors
+    assert cell.result == "(4, 'Circle(2)')"
+    assert cell.stdout == ""
+    lines = cell.stderr.splitlines()
+    assert lines[0] == (
+        f"hotreload: could not reload shapes ({module}, line 8): "
+        "RuntimeError: cannot load the table"
+    )
+    assert sum("could not reload" in line for line in lines) == 1
+    assert lines[-1] == (
+        "hotreload: shapes keeps its previous code; save a fix and run a cell to retry."
+    )
+    # The user's traceback points at their line, without hotreload's own frames.
+    assert f'File "{module}", line 8' in cell.stderr
+    assert "hotreload_ext" not in cell.stderr
+    # All or nothing: nothing of the failed version leaked into the module.
+    leaked = kernel.run("hasattr(shapes.Circle, 'double'), shapes.__doc__")
+    assert leaked.result == "(False, 'Version 1.')"
+
+    # Reported once: the next cell is quiet, and still runs the old code.
+    cell = kernel.run("area(2), c.describe()")
+    assert cell.stdout == ""
+    assert cell.result == "(4, 'Circle(2)')"
+
+    # The fix is picked up.
+    save(module, V2)
+    cell = kernel.run("area(2), c.describe()")
+    assert cell.stdout.startswith("hotreload: reloaded shapes: ")
+    assert cell.result == "(12, 'Circle(2, area=12)')"
