@@ -136,8 +136,8 @@ class Reloader:
             if result.identity_changes:
                 namespaces = self._namespaces_importing(tracked)
                 rebound = rebind_imports(tracked.name, result.identity_changes, namespaces)
-            if rebound:
-                result = dataclasses.replace(result, rebound=tuple(rebound))
+            # The report is kept in the history: it must not keep the old objects alive.
+            result = dataclasses.replace(result, rebound=tuple(rebound), identity_changes={})
             self.reloads += 1
             self.history.append(result)
             report.reloaded.append(result)

@@ -185,3 +185,18 @@ def test_error_after_patching_restores_patched_function(
     assert old.__code__ is code
     assert old() == 1
     assert m.VALUE == 1
+
+
+def test_reports_do_not_keep_old_objects_alive(files: ModuleFiles, reloader: Reloader) -> None:
+    import gc
+    import weakref
+
+    name = files.name("leak")
+    m = files.load(name, "class Big:\n    pass\n\nDATA = Big()\n")
+    reloader.discover()
+    old = weakref.ref(m.DATA)
+    files.write(name, "class Big:\n    pass\n\nDATA = Big()\nX = 1\n")
+    files.write(name, "class Big:\n    pass\n\nDATA = [Big()]\n")
+    check(reloader)
+    gc.collect()
+    assert old() is None
