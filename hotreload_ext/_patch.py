@@ -15,7 +15,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import enum
-import functools
 import gc
 import types
 from dataclasses import dataclass, field
@@ -85,11 +84,9 @@ class Patcher:
                 return self._merge_class(old, new)
         elif type(old) is type(new) and isinstance(new, (classmethod, staticmethod)):
             inner = self.merge(old.__func__, new.__func__)
-            return old if inner is old.__func__ else new
+            return old if inner is old.__func__ else self.adopt(new)
         elif type(old) is property and type(new) is property:
             return self._merge_property(old, new)
-        elif type(old) is type(new) and isinstance(new, functools.partial):
-            return new
         elif _is_lru_wrapper(old) and _is_lru_wrapper(new):
             return self._merge_lru_wrapper(old, new)
         return self.adopt(new)
