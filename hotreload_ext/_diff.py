@@ -241,8 +241,9 @@ def _member_changes(
 
 def _header(node: ast.ClassDef) -> tuple[object, ...]:
     """Everything of a class statement except its body: decorators, bases, keywords."""
-    parts = [*node.decorator_list, *node.bases, *node.keywords, *getattr(node, "type_params", [])]
-    return (node.name, *(ast.dump(part) for part in parts))
+    groups = (node.decorator_list, node.bases, node.keywords, getattr(node, "type_params", []))
+    # One tuple per role, so an expression moved from decorator to base is still a change.
+    return (node.name, *(tuple(ast.dump(part) for part in group) for group in groups))
 
 
 def _future_flags(tree: ast.Module) -> int:

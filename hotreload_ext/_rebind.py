@@ -85,17 +85,15 @@ def rebind_imports(
     """
     if not changes:
         return []
-    by_old = {id(old): (name, new) for name, (old, new) in changes.items()}
+    # Several changed names may have held the same old object (`X = 0`, `Y = 0`): a binding
+    # is matched to its name through its import statement, not through the object.
+    old_ids = {id(old) for old, _ in changes.values()}
     names = "|".join(re.escape(name) for name in changes)
     hint = re.compile(rf"\bimport\b[^\n]*\b({names})\b")
     rebound: list[str] = []
     for namespace in namespaces:
         mapping = namespace.mapping
-        candidates = [
-            (alias, by_old[id(value)])
-            for alias, value in list(mapping.items())
-            if id(value) in by_old and value is changes[by_old[id(value)][0]][0]
-        ]
+        candidates = [alias for alias, value in list(mapping.items()) if id(value) in old_ids]
         if not candidates:
             continue
         imports = namespace.imports
@@ -108,8 +106,12 @@ def rebind_imports(
                 imports = from_imports(tree, namespace.module_name, is_package=namespace.is_package)
             except SyntaxError:
                 continue
-        for alias, (name, new) in candidates:
-            if imports.get(alias) == (module_name, name):
+        for alias in candidates:
+            source, name = imports.get(alias, ("", ""))
+            if source != module_name or name not in changes:
+                continue
+            old, new = changes[name]
+            if mapping.get(alias) is old:
                 mapping[alias] = new
                 rebound.append(f"{alias} in {namespace.label}")
     return rebound

@@ -784,3 +784,33 @@ def test_report_names_members_and_reasons(files: ModuleFiles, reloader: Reloader
     files.write(name, "__hotreload_full__ = True\nclass C:\n    pass\n")
     report = reloader.check()
     assert report.reloaded[0].mode == "whole module: the module sets __hotreload_full__ = True"
+
+
+def test_from_imports_of_names_sharing_one_old_object(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    # X and Y start as the same (cached small int) object; each import must follow its own name.
+    config, user = files.name("shared"), files.name("sharer")
+    files.write(config, "X = 0\nY = 0\n")
+    m_user = files.load(user, f"from {config} import X\nfrom {config} import Y as WHY\n")
+    reloader.discover()
+    files.write(config, "X = 1\nY = 2\n")
+    check(reloader)
+    assert m_user.X == 1
+    assert m_user.WHY == 2
+
+
+def test_class_header_keeps_decorators_bases_and_keywords_apart() -> None:
+    # `@d class C(B)` and `class C(d, B)` list the same expressions in different roles.
+    import ast
+
+    from hotreload_ext._diff import _header
+
+    def header(source: str) -> tuple[object, ...]:
+        node = ast.parse(source).body[0]
+        assert isinstance(node, ast.ClassDef)
+        return _header(node)
+
+    assert header("@d\nclass C(B): pass") != header("class C(d, B): pass")
+    assert header("class C(B, metaclass=M): pass") != header("@M\nclass C(B): pass")
+    assert header("@d\nclass C(B): x = 1") == header("@d\nclass C(B): y = 2")
