@@ -172,8 +172,11 @@ class Reloader:
         cached = self._last_parsed
         if cached is not None and cached[0] == tracked.name and cached[1] == tracked.digest:
             return cached[2]
+        text = _running_text(tracked)
+        if text is None:
+            return None
         try:
-            return parse_source(decode_source(tracked.source), tracked.path)
+            return parse_source(text, tracked.path)
         except SyntaxError:
             return None
 

@@ -264,8 +264,9 @@ def _why_not_in_place(old: type, new: type) -> str:
         return f"metaclass changed ({type(old).__name__} -> {type(new).__name__})"
     if isinstance(old, enum.EnumMeta):
         return "Enum classes are replaced, not patched"
-    if old.__bases__ != new.__bases__ or any(
-        a is not b for a, b in zip(old.__bases__, new.__bases__, strict=False)
+    # By identity only: `==` on classes would run a user metaclass's __eq__.
+    if len(old.__bases__) != len(new.__bases__) or any(
+        a is not b for a, b in zip(old.__bases__, new.__bases__, strict=True)
     ):
         return "base classes changed"
     if _slots(old) != _slots(new):
