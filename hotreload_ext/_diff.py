@@ -15,7 +15,15 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["ModuleDiff", "ParsedSource", "Statement", "diff_sources", "parse_source"]
+__all__ = [
+    "ModuleDiff",
+    "ParsedSource",
+    "Statement",
+    "body_statements",
+    "diff_sources",
+    "header_key",
+    "parse_source",
+]
 
 # Calls that read or write the module namespace behind the static analysis' back. A changed
 # statement that makes one of them forces a full re-run of the module body.
@@ -34,6 +42,11 @@ class Statement:
         binds: Module-level names the statement assigns, defines, imports or deletes.
         reads: Module-level names the statement reads while it runs. Function bodies are left out:
             they read globals when called, not when defined.
+        uses: The subset of ``reads`` the statement does more with than pass along: calls it,
+            reads an attribute or item of it, iterates or computes with it. A name that is only
+            passed as an argument, stored in a container or assigned (``register(handler)``,
+            ``HANDLERS = [handler]``) is read but not used: if its object kept its identity
+            across the reload, running the statement again would produce the same result.
         is_dynamic: True when the statement defeats static analysis (``global``, ``exec``,
             star imports, or it mutates an object through an attribute or a subscript).
     """
@@ -45,6 +58,7 @@ class Statement:
     binds: frozenset[str]
     reads: frozenset[str]
     is_dynamic: bool
+    uses: frozenset[str] = frozenset()
 
     @property
     def kind(self) -> str:
@@ -110,6 +124,14 @@ class ModuleDiff:
     def is_empty(self) -> bool:
         """True when no statement changed, moved or disappeared."""
         return not (self.changed or self.moved or self.removed)
+
+    def counterpart(self, index: int) -> Statement | None:
+        """The old version of the changed definition ``new.statements[index]``, if unambiguous.
+
+        That is the one removed old ``def``/``class`` of the same name and kind, when the new
+        source also has just one changed definition of that name and kind.
+        """
+        return _counterpart(self.new.statements[index], self.new.statements, self.removed)
 
     def describe(self) -> tuple[list[str], list[str], list[str]]:
         """Names updated, added and removed, with class members as ``Cls.member``."""
@@ -201,6 +223,60 @@ def diff_sources(old: ParsedSource | None, new: ParsedSource) -> ModuleDiff:
     )
 
 
+def body_statements(node: ast.ClassDef, source: ParsedSource) -> tuple[Statement, ...]:
+    """The statements of a class body, analysed like top-level statements."""
+    lines = source.text.splitlines(keepends=True)
+    return tuple(_make_statement(member, lines) for member in node.body)
+
+
+def header_key(node: ast.stmt) -> tuple[object, ...] | None:
+    """Everything of a ``def`` or ``class`` except its body; None for other statements.
+
+    Two definitions with the same key differ only in their body (docstring included), so the
+    old object can take the new body without its decorators, base classes or metaclass
+    running again. For a function the signature is part of the header: a decorator may have
+    read it (``singledispatch``'s ``register``, a CLI or web framework).
+    """
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        parts: tuple[list[ast.AST], ...] = (
+            list(node.decorator_list),
+            [node.args],
+            [node.returns] if node.returns else [],
+        )
+        return (type(node).__name__, node.name, *_dumps(parts), _dumps_type_params(node))
+    if isinstance(node, ast.ClassDef):
+        return _header(node)
+    return None
+
+
+def _dumps(groups: tuple[list[ast.AST], ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(ast.dump(part) for part in group) for group in groups)
+
+
+def _dumps_type_params(node: ast.stmt) -> tuple[str, ...]:
+    return tuple(ast.dump(p) for p in getattr(node, "type_params", []))
+
+
+def _definition_key(statement: Statement) -> tuple[str, str] | None:
+    node = statement.node
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return (statement.kind, node.name)
+    return None
+
+
+def _counterpart(
+    statement: Statement, statements: tuple[Statement, ...], removed: tuple[Statement, ...]
+) -> Statement | None:
+    key = _definition_key(statement)
+    if key is None:
+        return None
+    olds = [s for s in removed if _definition_key(s) == key]
+    news = [s for s in statements if _definition_key(s) == key]
+    if len(olds) != 1 or len(news) != 1:
+        return None
+    return olds[0]
+
+
 def _unique(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
@@ -286,7 +362,28 @@ def _make_statement(node: ast.stmt, lines: list[str]) -> Statement:
         binds=frozenset(analysis.binds),
         reads=frozenset(analysis.reads),
         is_dynamic=analysis.is_dynamic,
+        uses=frozenset(analysis.uses),
     )
+
+
+def _reference_positions(node: ast.AST) -> set[int]:
+    """Ids of the ``Name`` nodes in ``node`` whose object is only passed along, not used."""
+    positions: list[ast.expr | None] = []
+    for child in ast.walk(node):
+        if isinstance(child, ast.Call):
+            positions += child.args
+            positions += [k.value for k in child.keywords]
+        elif isinstance(child, ast.Set) or (
+            isinstance(child, (ast.List, ast.Tuple)) and isinstance(child.ctx, ast.Load)
+        ):
+            positions += child.elts
+        elif isinstance(child, ast.Dict):
+            positions += [*child.keys, *child.values]
+        elif isinstance(child, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
+            positions.append(child.value)
+        elif isinstance(child, ast.IfExp):
+            positions += [child.body, child.orelse]
+    return {id(p) for p in positions if isinstance(p, ast.Name)}
 
 
 class _NameAnalysis(ast.NodeVisitor):
@@ -295,9 +392,12 @@ class _NameAnalysis(ast.NodeVisitor):
     def __init__(self) -> None:
         self.binds: set[str] = set()
         self.reads: set[str] = set()
+        self.uses: set[str] = set()
         self.is_dynamic = False
+        self._references: set[int] = set()
 
     def visit_statement(self, node: ast.stmt) -> None:
+        self._references = _reference_positions(node)
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets: list[ast.expr]
             if isinstance(node, (ast.Assign, ast.Delete)):
@@ -325,12 +425,16 @@ class _NameAnalysis(ast.NodeVisitor):
         elif isinstance(node.ctx, ast.Del):
             self.binds.add(node.id)
             self.reads.add(node.id)
+            self.uses.add(node.id)
         else:
             self.reads.add(node.id)
+            if id(node) not in self._references:
+                self.uses.add(node.id)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         if isinstance(node.target, ast.Name):
             self.reads.add(node.target.id)
+            self.uses.add(node.target.id)
         self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import) -> None:
@@ -395,6 +499,7 @@ class _NameAnalysis(ast.NodeVisitor):
         for statement in node.body:
             body.visit_statement(statement)
         self.reads |= body.reads
+        self.uses |= body.uses
         self.is_dynamic = self.is_dynamic or any(
             isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(node)
         )
@@ -404,6 +509,7 @@ class _NameAnalysis(ast.NodeVisitor):
         inner = _NameAnalysis()
         inner.generic_visit(node)
         self.reads |= inner.reads - inner.binds
+        self.uses |= inner.reads - inner.binds
         self.binds |= {n.target.id for n in ast.walk(node) if isinstance(n, ast.NamedExpr)}
 
     def visit_ListComp(self, node: ast.ListComp) -> None:

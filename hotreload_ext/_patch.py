@@ -22,10 +22,10 @@ from typing import Any
 
 from ._journal import MISSING, Journal, set_closure
 
-__all__ = ["Patcher", "Replacement", "migrate_instances", "shift_lines"]
+__all__ = ["CLASS_OWN", "Patcher", "Replacement", "migrate_instances", "shift_lines"]
 
 # Per-class slots that belong to one class object and must never be copied to another.
-_CLASS_OWN = frozenset({"__dict__", "__weakref__", "_abc_impl", "__abstractmethods__"})
+CLASS_OWN = frozenset({"__dict__", "__weakref__", "_abc_impl", "__abstractmethods__"})
 
 
 @dataclass
@@ -130,7 +130,9 @@ class Patcher:
         module, or both were made by the same code elsewhere: a decorator's wrapper from another
         module, whose closure holds this module's function.
         """
-        if old.__qualname__ != new.__qualname__:
+        if old.__qualname__ != new.__qualname__ or old.__code__.co_name != new.__code__.co_name:
+            # `functools.wraps` copies the qualified name onto a wrapper; the code's own name
+            # still tells the wrapper from the function it wraps.
             return False
         if old.__globals__ is self.globals and new.__globals__ is self.globals:
             return True
@@ -208,27 +210,40 @@ class Patcher:
             self.replacements.append(Replacement(old=old, new=new, reason=reason))
             return self.adopt(new)
         self._remember(new, old)
-        self.journal.save_class(old)
-        old_dict = old.__dict__
-        for name, new_value in list(new.__dict__.items()):
-            if name in _CLASS_OWN:
+        self.merge_members(old, dict(new.__dict__))
+        gone = [n for n in old.__dict__ if n not in new.__dict__ and n not in CLASS_OWN]
+        self.set_members(old, gone)
+        if isinstance(old, abc.ABCMeta):
+            self.abc_classes.append(old)
+        return old
+
+    def merge_members(self, cls: type, members: dict[str, Any]) -> None:
+        """Merge each of ``members`` into the attribute of that name of ``cls``, in place."""
+        self.journal.save_class(cls)
+        current = cls.__dict__
+        for name, new_value in members.items():
+            if name in CLASS_OWN:
                 continue
-            old_value = old_dict.get(name, MISSING)
             if isinstance(new_value, (types.MemberDescriptorType, types.GetSetDescriptorType)):
                 # Slot descriptors are bound to their own class; the layout is unchanged (or
                 # we would be replacing), so the old ones stay.
                 continue
+            old_value = current.get(name, MISSING)
             kept = self.merge(old_value, new_value)
             if kept is not old_value:
-                type.__setattr__(old, name, kept)
+                type.__setattr__(cls, name, kept)
                 set_name = getattr(type(kept), "__set_name__", None)
                 if set_name is not None and kept is new_value:
-                    set_name(kept, old, name)
-        for name in [n for n in old_dict if n not in new.__dict__ and n not in _CLASS_OWN]:
-            type.__delattr__(old, name)
-        if isinstance(old, abc.ABCMeta):
-            self.abc_classes.append(old)
-        return old
+                    set_name(kept, cls, name)
+
+    def set_members(self, cls: type, gone: list[str], docstring: object = MISSING) -> None:
+        """Delete the attributes ``gone`` from ``cls`` and set its docstring, if given."""
+        self.journal.save_class(cls)
+        for name in gone:
+            if name in cls.__dict__:
+                type.__delattr__(cls, name)
+        if docstring is not MISSING and cls.__dict__.get("__doc__") != docstring:
+            type.__setattr__(cls, "__doc__", docstring)
 
     def commit(self) -> None:
         """Finish what can only be done once the reload succeeded."""

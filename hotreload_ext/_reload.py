@@ -27,6 +27,7 @@ from typing import Any
 from ._diff import ModuleDiff, ParsedSource, Statement
 from ._journal import MISSING, Journal
 from ._patch import Patcher, migrate_instances, shift_lines
+from ._redefine import UserCodeRaised, update_class, update_function
 from ._report import ModuleReport
 
 __all__ = ["UserCodeError", "full_rerun_reason", "reload_module"]
@@ -92,7 +93,10 @@ def reload_module(
     registered = sys.modules.get(name)
     journal.add(lambda: _restore_registration(name, registered))
 
+    # Names whose object is new (their readers must run again), and names whose object kept
+    # its identity while its code changed (only statements that call or inspect it must).
     redefined: set[str] = set(diff.deleted_names)
+    kept: set[str] = set()
     reran: list[str] = []
     try:
         if namespace.get("__doc__") != new.docstring:
@@ -102,25 +106,37 @@ def reload_module(
                 bool(full_reason)
                 or index in diff.changed
                 or not redefined.isdisjoint(statement.reads)
-                or not redefined.isdisjoint(statement.binds)
+                or not (redefined | kept).isdisjoint(statement.binds)
+                or not kept.isdisjoint(statement.uses)
             )
             if not must_run:
                 if index in moved:
                     _shift(statement, moved[index], new, namespace, name, journal)
                 continue
+            line = f"L{statement.lineno}: {statement.summary}"
+            in_place, why_not = "", ""
+            if not full_reason and index in diff.changed:
+                in_place, why_not = _update_in_place(diff, index, namespace, patcher)
+            if in_place:
+                reran.append(f"{line} ({in_place})")
+                kept |= statement.binds
+                continue
             code = compiled.get(index) or _compile(statement, new)
             before = {n: namespace.get(n, MISSING) for n in statement.binds}
             _run(statement, code, namespace)
-            reran.append(f"L{statement.lineno}: {statement.summary}")
-            # Everything this statement bound counts as redefined, even a function patched in
-            # place: `X = make()` must run again when `make`'s body changed.
-            redefined |= statement.binds
+            reran.append(f"{line} ({why_not})" if why_not else line)
             for bound in statement.binds:
                 after = namespace.get(bound, MISSING)
                 if after is not MISSING:
-                    kept = patcher.merge(before[bound], after)
-                    if kept is not after:
-                        namespace[bound] = kept
+                    kept_object = patcher.merge(before[bound], after)
+                    if kept_object is not after:
+                        namespace[bound] = kept_object
+                if before[bound] is not MISSING and namespace.get(bound, MISSING) is before[bound]:
+                    kept.add(bound)
+                    redefined.discard(bound)
+                else:
+                    redefined.add(bound)
+                    kept.discard(bound)
         for deleted in diff.deleted_names:
             namespace.pop(deleted, None)
         if sys.modules.get(name) is not module:
@@ -136,7 +152,7 @@ def reload_module(
     _refresh_linecache(new)
     identity_changes = {
         bound: (initial[bound], namespace[bound])
-        for bound in redefined
+        for bound in redefined | kept
         if bound in initial and bound in namespace and namespace[bound] is not initial[bound]
     }
 
@@ -159,6 +175,42 @@ def reload_module(
         seconds=time.perf_counter() - started,
         identity_changes=identity_changes,
     )
+
+
+def _update_in_place(
+    diff: ModuleDiff, index: int, namespace: dict[str, Any], patcher: Patcher
+) -> tuple[str, str]:
+    """Try to give a changed definition its new body without running its header again.
+
+    Returns what was done (empty if nothing) and, when the whole statement must run although
+    it has decorators or is a class, why.
+    """
+    statement = diff.new.statements[index]
+    node = statement.node
+    decorated = bool(getattr(node, "decorator_list", None))
+    if statement.kind == "statement" or (statement.kind == "def" and not decorated):
+        return "", ""
+    old = diff.counterpart(index)
+    if old is None or diff.old is None:
+        return "", "decorators re-ran: no single earlier version of it" if decorated else ""
+    others = [s for i, s in enumerate(diff.new.statements) if i != index]
+    if any(not s.binds.isdisjoint(statement.binds) for s in others):
+        # `f = other(f)` below would wrap the already wrapped object a second time.
+        return "", "decorators re-ran: another statement rebinds its name"
+    try:
+        if statement.kind == "def":
+            reason = update_function(old, statement, namespace, patcher, diff.new)
+            done = "body patched in place; decorators not re-run"
+        else:
+            reason, edit = update_class(old, statement, diff.old, diff.new, namespace, patcher)
+            parts = [f"patched {n}" for n in edit.patched] + [f"ran {r}" for r in edit.reran]
+            done = "in place: " + (", ".join(parts) or "docstring") + "; header not re-run"
+    except UserCodeRaised as exc:
+        raise UserCodeError(statement, exc.error) from exc.error
+    if reason:
+        what = "decorators" if statement.kind == "def" else "the class statement"
+        return "", f"{what} re-ran: {reason}"
+    return done, ""
 
 
 def _compile(statement: Statement, source: ParsedSource) -> types.CodeType:

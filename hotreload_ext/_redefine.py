@@ -1,0 +1,508 @@
+"""Stage 4, in place: a changed ``def`` or ``class`` gets its new body, its header does not re-run.
+
+A definition whose decorators, signature, bases, metaclass and keywords did not change only needs
+its new body. Running the whole statement again would call the decorators again (``@app.route``
+registers twice, ``@register`` adds a second plugin), call ``__init_subclass__`` and the metaclass
+again, and make new objects that the old ones must then be merged with. Instead:
+
+- **Functions**: the decorated object the module holds is searched (through ``__wrapped__``,
+  closures, ``functools.partial``, bound methods, descriptors) for the raw function the ``def``
+  made, recognised by its code: this module's globals, its name, and a first line inside the old
+  statement. The new ``def`` is compiled with its decorators replaced by an identity decorator on
+  the same line, so the new raw function is made without calling them, and it is merged into the
+  old raw one (:class:`Patcher`). The wrappers keep working, now around the new body.
+- **Classes**: the class body is compared statement by statement, like a module. Only the changed
+  members (and members that depend on them) run, inside a class body of the same name so that
+  ``super()``, ``__class__`` and private-name mangling work, with the old class's attributes as
+  its starting namespace. The results are merged into the old class. Decorators and the metaclass
+  do not run, so this is only done where they cannot have processed what changed: methods, or any
+  member of a plain class (no decorators, ``type``/``ABCMeta`` metaclass, no ``__init_subclass__``
+  of its own bases, not a named tuple). Anything else (a dataclass gaining a field, an Enum gaining
+  a member) runs the whole statement, and the report says why.
+
+Each function returns an empty string when it updated the definition in place, or the reason the
+whole statement must run; it makes no change before it knows it can finish (the patcher's journal
+covers the rest).
+"""
+
+from __future__ import annotations
+
+import abc
+import ast
+import copy
+import functools
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._diff import ParsedSource, Statement, body_statements, header_key
+from ._journal import MISSING
+from ._patch import CLASS_OWN, Patcher
+
+__all__ = ["ClassEdit", "update_class", "update_function"]
+
+_IDENTITY = "__hotreload_identity__"
+# Decorators that only wrap a function in a builtin descriptor: running them again is harmless,
+# and the descriptors merge (property into property) without losing anything.
+_PURE_DECORATORS = frozenset(
+    {"property", "classmethod", "staticmethod", "abstractmethod", "cached_property"}
+)
+_PURE_ACCESSORS = frozenset({"setter", "getter", "deleter"})
+# Filled in by the class body run and meaningless for a partial body.
+_SKIP_MEMBERS = CLASS_OWN | {"__classcell__", "__static_attributes__", "__module__", "__qualname__"}
+_SEARCH_DEPTH = 6
+# Methods that type() wraps when it makes a class; a partial class body must do the same.
+_IMPLICIT_WRAPPERS: dict[str, type] = {
+    "__new__": staticmethod,
+    "__init_subclass__": classmethod,
+    "__class_getitem__": classmethod,
+}
+
+
+class UserCodeRaised(Exception):
+    """A default value or class-body statement raised while the new definition was made."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
+@dataclass
+class ClassEdit:
+    """What an in-place class update did, for the report."""
+
+    reran: list[str] = field(default_factory=list)
+    patched: list[str] = field(default_factory=list)
+
+
+# --- functions ----------------------------------------------------------------------------------
+def update_function(
+    old: Statement,
+    new: Statement,
+    namespace: dict[str, Any],
+    patcher: Patcher,
+    source: ParsedSource,
+) -> str:
+    """Give the live decorated function of ``old`` the body of ``new``; "" when done."""
+    node = new.node
+    assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    if header_key(old.node) != header_key(node):
+        return "its decorators or signature changed"
+    live = namespace.get(node.name, MISSING)
+    if live is MISSING:
+        return "the module no longer holds it"
+    found = find_raw_function(live, node.name, source.filename, (old.lineno, old.end_lineno))
+    if found is None:
+        return "the decorated object does not expose the function it wraps"
+    raw, caches = found
+    new_raw = _make_raw_function(node, source, namespace)
+    kept = patcher.merge(raw, new_raw)
+    if kept is not raw:
+        return "the new function cannot be merged into the old one"
+    patcher.caches.extend(caches)
+    return ""
+
+
+def find_raw_function(
+    value: object, name: str, filename: str, span: tuple[int, int]
+) -> tuple[types.FunctionType, list[Any]] | None:
+    """The one function inside ``value`` that a ``def name`` between ``span`` lines made.
+
+    Also returns the caching wrappers met on the way (``lru_cache``), whose results are stale
+    once the function changes. None when there is no such function, or more than one.
+    """
+    first, last = span
+    seen: set[int] = set()
+    found: dict[int, types.FunctionType] = {}
+    caches: list[Any] = []
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        obj, depth = stack.pop()
+        if id(obj) in seen or depth > _SEARCH_DEPTH:
+            continue
+        seen.add(id(obj))
+        children: list[object] = []
+        if isinstance(obj, types.FunctionType):
+            code = obj.__code__
+            if (
+                code.co_name == name
+                and code.co_filename == filename
+                and first <= code.co_firstlineno <= last
+            ):
+                found[id(obj)] = obj
+            children += [_cell_value(c) for c in obj.__closure__ or ()]
+            children.append(obj.__dict__.get("__wrapped__"))
+        elif isinstance(obj, (types.MethodType, classmethod, staticmethod)):
+            children.append(obj.__func__)
+        elif isinstance(obj, property):
+            children += [obj.fget, obj.fset, obj.fdel]
+        elif isinstance(obj, functools.partial):
+            children.append(obj.func)
+        elif isinstance(obj, (type, types.ModuleType)) or not callable(obj):
+            continue
+        else:
+            # A callable object (a decorator class, an lru_cache wrapper): its own attributes,
+            # read without running a user __getattr__ or __getattribute__.
+            try:
+                attributes = object.__getattribute__(obj, "__dict__")
+            except AttributeError:
+                attributes = {}
+            if isinstance(attributes, dict):
+                children += list(attributes.values())
+            if callable(getattr(type(obj), "cache_clear", None)):
+                caches.append(obj)
+        stack += [(child, depth + 1) for child in children if child is not None]
+    if len(found) != 1:
+        return None
+    return next(iter(found.values())), caches
+
+
+def _cell_value(cell: types.CellType) -> object:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return None
+
+
+def _without_decorators(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.stmt:
+    """A copy of ``node`` whose decorators are one identity decorator on the first one's line.
+
+    Keeping a decorator on that line keeps ``co_firstlineno`` where a fresh import puts it, so
+    ``inspect.getsource`` still shows the decorators.
+    """
+    first = node.decorator_list[0] if node.decorator_list else node
+    identity = ast.Name(id=_IDENTITY, ctx=ast.Load())
+    ast.copy_location(identity, first)
+    bare = copy.copy(node)
+    bare.decorator_list = [identity] if node.decorator_list else []
+    return bare
+
+
+def _make_raw_function(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, source: ParsedSource, namespace: dict[str, Any]
+) -> types.FunctionType:
+    scratch: dict[str, Any] = {_IDENTITY: _identity}
+    _exec_statements([_without_decorators(node)], source, namespace, scratch)
+    function = scratch[node.name]
+    assert isinstance(function, types.FunctionType)
+    return function
+
+
+def _identity(function: Callable[..., Any]) -> Callable[..., Any]:
+    return function
+
+
+def _exec_statements(
+    nodes: list[ast.stmt], source: ParsedSource, globals_: dict[str, Any], locals_: dict[str, Any]
+) -> None:
+    module = ast.Module(body=nodes, type_ignores=[])
+    code = compile(module, source.filename, "exec", flags=source.compile_flags, dont_inherit=True)
+    try:
+        exec(code, globals_, locals_)
+    except BaseException as exc:
+        raise UserCodeRaised(exc) from exc
+
+
+# --- classes ------------------------------------------------------------------------------------
+def update_class(
+    old: Statement,
+    new: Statement,
+    old_source: ParsedSource,
+    source: ParsedSource,
+    namespace: dict[str, Any],
+    patcher: Patcher,
+) -> tuple[str, ClassEdit]:
+    """Give the live class of ``old`` the body of ``new``; "" when done, else the reason not to."""
+    node = new.node
+    edit = ClassEdit()
+    assert isinstance(node, ast.ClassDef)
+    assert isinstance(old.node, ast.ClassDef)
+    if header_key(old.node) != header_key(node):
+        return "its decorators, bases or keywords changed", edit
+    if getattr(node, "type_params", None):
+        return "it has type parameters", edit
+    live = namespace.get(node.name, MISSING)
+    if (
+        not isinstance(live, type)
+        or live.__module__ != patcher.module_name
+        or live.__qualname__ != node.name
+    ):
+        return "the module no longer holds the class this statement made", edit
+    old_members = body_statements(old.node, old_source)
+    new_members = body_statements(node, source)
+    changed, removed = _diff_members(old_members, new_members)
+    plain = _is_plain(live, node)
+    counterparts = {i: _member_counterpart(new_members[i], removed) for i in changed}
+
+    # Members whose decorators did not change get their raw function patched, so
+    # decorators of unknown effect (a registry, a framework's validator) are not re-run.
+    raw_updates: dict[int, types.FunctionType] = {}
+    for index in changed:
+        member, before = new_members[index], counterparts[index]
+        if before is None or not _is_function(member) or _has_only_pure_decorators(member):
+            continue
+        if header_key(before.node) != header_key(member.node):
+            continue
+        value = live.__dict__.get(_mangle(node.name, _function_name(member)), MISSING)
+        found = find_raw_function(
+            value, _function_name(member), source.filename, (before.lineno, before.end_lineno)
+        )
+        if found is None:
+            continue
+        raw_updates[index] = found[0]
+        patcher.caches.extend(found[1])
+
+    others = [i for i in changed if i not in raw_updates]
+    reason = _why_type_must_run(new_members, changed, removed)
+    if reason:
+        return reason, edit
+    if not plain:
+        for index in others:
+            reason = _why_not_alone(new_members[index], counterparts[index], live)
+            if reason:
+                return reason, edit
+        rebound = {n for i in changed for n in new_members[i].binds}
+        lost = [n for m in removed for n in m.binds if n not in rebound]
+        if lost:
+            return f"its metaclass or decorators may depend on the removed member {lost[0]}", edit
+
+    to_run = _members_to_run(new_members, set(others), {i: new_members[i] for i in raw_updates})
+    # Everything is known: from here on the class is changed (through the journal).
+    for index, raw in raw_updates.items():
+        member = new_members[index]
+        new_raw = _class_member_function(node, member, source, namespace)
+        if patcher.merge(raw, new_raw) is not raw:  # pragma: no cover - same code, same globals
+            return "the new method cannot be merged into the old one", edit
+        edit.patched.append(f"{node.name}.{_function_name(member)}")
+    if to_run:
+        results = _run_members(node, [new_members[i] for i in to_run], live, source, namespace)
+        edit.reran += [f"{node.name}.{new_members[i].summary}" for i in to_run]
+        patcher.merge_members(live, results)
+    bound = {n for m in new_members for n in m.binds}
+    gone = sorted(
+        _mangle(node.name, n) for m in removed for n in m.binds - bound - _SKIP_MEMBERS
+    )
+    docstring = ast.get_docstring(node, clean=False)
+    patcher.set_members(live, gone, docstring)
+    if isinstance(live, abc.ABCMeta):
+        patcher.abc_classes.append(live)
+    return "", edit
+
+
+def _diff_members(
+    old: tuple[Statement, ...], new: tuple[Statement, ...]
+) -> tuple[list[int], list[Statement]]:
+    available: dict[str, int] = {}
+    for member in old:
+        available[member.text] = available.get(member.text, 0) + 1
+    changed: list[int] = []
+    for index, member in enumerate(new):
+        if available.get(member.text, 0) > 0:
+            available[member.text] -= 1
+        else:
+            changed.append(index)
+    removed: list[Statement] = []
+    for member in old:
+        if available.get(member.text, 0) > 0:
+            available[member.text] -= 1
+            removed.append(member)
+    return changed, removed
+
+
+def _member_counterpart(member: Statement, removed: list[Statement]) -> Statement | None:
+    if not _is_function(member):
+        return None
+    name = _function_name(member)
+    olds = [m for m in removed if _is_function(m) and _function_name(m) == name]
+    return olds[0] if len(olds) == 1 else None
+
+
+def _is_function(member: Statement) -> bool:
+    return isinstance(member.node, (ast.FunctionDef, ast.AsyncFunctionDef))
+
+
+def _function_name(member: Statement) -> str:
+    node = member.node
+    assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    return node.name
+
+
+def _has_only_pure_decorators(member: Statement) -> bool:
+    node = member.node
+    assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    for decorator in node.decorator_list:
+        if isinstance(decorator, ast.Name) and decorator.id in _PURE_DECORATORS:
+            continue
+        if isinstance(decorator, ast.Attribute) and (
+            decorator.attr in _PURE_ACCESSORS or decorator.attr in _PURE_DECORATORS
+        ):
+            continue
+        return False
+    return True
+
+
+def _is_plain(cls: type, node: ast.ClassDef) -> bool:
+    """Whether nothing but ``type`` processes this class's namespace when it is created."""
+    if node.decorator_list or node.keywords or type(cls) not in (type, abc.ABCMeta):
+        return False
+    if "_fields" in cls.__dict__ or "__dataclass_fields__" in cls.__dict__:
+        return False
+    return not any("__init_subclass__" in base.__dict__ for base in cls.__mro__[1:-1])
+
+
+def _why_type_must_run(
+    members: tuple[Statement, ...], changed: list[int], removed: list[Statement]
+) -> str:
+    """Why only ``type()`` itself can make the new class right, or empty.
+
+    ``type()`` reads ``__slots__`` to lay out instances, sets ``__hash__ = None`` next to a new
+    ``__eq__``, and a class's annotations are rebuilt from scratch; a partial body can't.
+    """
+    old_names = {n for m in removed for n in m.binds}
+    for index in changed:
+        member = members[index]
+        for name in member.binds:
+            if name == "__slots__":
+                return "its __slots__ changed"
+            if _is_dunder(name) and name not in old_names:
+                return f"the special member {name} is new"
+    new_names = {n for i in changed for n in members[i].binds}
+    for member in removed:
+        if isinstance(member.node, ast.AnnAssign):
+            return f"the annotated member '{member.summary}' was removed"
+        for name in member.binds - new_names:
+            if _is_dunder(name):
+                return f"the special member {name} was removed"
+    return ""
+
+
+def _mangle(class_name: str, name: str) -> str:
+    """The name a class body really binds for ``name`` (private names are mangled)."""
+    if not name.startswith("__") or name.endswith("__") or "." in name:
+        return name
+    stripped = class_name.lstrip("_")
+    return f"_{stripped}{name}" if stripped else name
+
+
+def _is_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
+def _why_not_alone(member: Statement, before: Statement | None, cls: type) -> str:
+    """Empty when ``member`` can be set on a class that has decorators or a metaclass."""
+    what = member.summary
+    if not _is_function(member) or not _has_only_pure_decorators(member):
+        return f"its metaclass or decorators may process the changed member '{what}'"
+    name = _function_name(member)
+    if before is not None and header_key(before.node) != header_key(member.node):
+        return f"the decorators or signature of {name} changed"
+    current = cls.__dict__.get(_mangle(cls.__name__, name), MISSING)
+    expected = _descriptor_type(member)
+    if current is not MISSING and type(current) is not expected:
+        kind = type(current).__name__
+        return f"{name} was turned into a {kind} when the class was made"
+    return ""
+
+
+def _descriptor_type(member: Statement) -> type:
+    node = member.node
+    assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    kinds: dict[str, type] = {
+        "property": property,
+        "classmethod": classmethod,
+        "staticmethod": staticmethod,
+        "cached_property": functools.cached_property,
+    }
+    for decorator in node.decorator_list:
+        if isinstance(decorator, ast.Attribute) and decorator.attr in _PURE_ACCESSORS:
+            return property
+        key = decorator.id if isinstance(decorator, ast.Name) else getattr(decorator, "attr", "")
+        if key in kinds:
+            return kinds[key]
+    return types.FunctionType
+
+
+def _members_to_run(
+    members: tuple[Statement, ...], changed: set[int], patched: dict[int, Statement]
+) -> list[int]:
+    """Changed members, then members reading what re-ran (or using what was patched)."""
+    redefined: set[str] = set()
+    kept = {n for m in patched.values() for n in m.binds}
+    chosen: list[int] = []
+    for index, member in enumerate(members):
+        if index in patched:
+            continue
+        if (
+            index in changed
+            or not redefined.isdisjoint(member.reads)
+            or not redefined.isdisjoint(member.binds)
+            or not kept.isdisjoint(member.uses)
+        ):
+            chosen.append(index)
+            redefined |= member.binds
+    return chosen
+
+
+def _class_member_function(
+    node: ast.ClassDef, member: Statement, source: ParsedSource, namespace: dict[str, Any]
+) -> types.FunctionType:
+    """The raw function of a changed method, made in a class body of the class's name."""
+    function_node = member.node
+    assert isinstance(function_node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    body = _class_body(node, [_without_decorators(function_node)], source)
+    results = _exec_class_body(body, namespace, {_IDENTITY: _identity})
+    function = results[_mangle(node.name, function_node.name)]
+    assert isinstance(function, types.FunctionType)
+    return function
+
+
+def _run_members(
+    node: ast.ClassDef,
+    members: list[Statement],
+    cls: type,
+    source: ParsedSource,
+    namespace: dict[str, Any],
+) -> dict[str, Any]:
+    """Run ``members`` in a class body that starts from the class's current attributes."""
+    start = {k: v for k, v in cls.__dict__.items() if k not in CLASS_OWN}
+    if isinstance(start.get("__annotations__"), dict):
+        # The body adds to this dict in place: the class's own must not change before commit.
+        start["__annotations__"] = dict(start["__annotations__"])
+    body = _class_body(node, [m.node for m in members], source)
+    results = _exec_class_body(body, namespace, start)
+    cell = results.get("__classcell__")
+    if isinstance(cell, types.CellType):
+        # Zero-argument super() and __class__ in the new methods mean the existing class.
+        cell.cell_contents = cls
+    bound = {_mangle(node.name, n) for m in members for n in m.binds}
+    if "__annotations__" in results and any(isinstance(m.node, ast.AnnAssign) for m in members):
+        bound.add("__annotations__")
+    members_made = {k: results[k] for k in bound if k in results and k not in _SKIP_MEMBERS}
+    for name, wrapper in _IMPLICIT_WRAPPERS.items():
+        if isinstance(members_made.get(name), types.FunctionType):
+            members_made[name] = wrapper(members_made[name])
+    return members_made
+
+
+def _class_body(node: ast.ClassDef, body: list[ast.stmt], source: ParsedSource) -> types.CodeType:
+    """The code of a class body of ``node``'s name holding only ``body``."""
+    shell = copy.copy(node)
+    shell.decorator_list, shell.bases, shell.keywords = [], [], []
+    shell.body = body
+    module = ast.Module(body=[shell], type_ignores=[])
+    code = compile(module, source.filename, "exec", flags=source.compile_flags, dont_inherit=True)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType) and const.co_name == node.name:
+            return const
+    raise AssertionError(f"no class body for {node.name}")  # pragma: no cover
+
+
+def _exec_class_body(
+    code: types.CodeType, globals_: dict[str, Any], start: dict[str, Any]
+) -> dict[str, Any]:
+    try:
+        exec(code, globals_, start)
+    except BaseException as exc:
+        raise UserCodeRaised(exc) from exc
+    return start
