@@ -61,6 +61,14 @@ class Statement:
     uses: frozenset[str] = frozenset()
 
     @property
+    def decorator_names(self) -> frozenset[str]:
+        """Module-level names the decorators of a ``def``/``class`` statement call or inspect."""
+        names: set[str] = set()
+        for decorator in getattr(self.node, "decorator_list", []):
+            names |= {n.id for n in ast.walk(decorator) if isinstance(n, ast.Name)}
+        return frozenset(names & self.uses)
+
+    @property
     def kind(self) -> str:
         """``def``, ``class`` or ``statement``: how the report names it."""
         if isinstance(self.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -124,6 +132,20 @@ class ModuleDiff:
     def is_empty(self) -> bool:
         """True when no statement changed, moved or disappeared."""
         return not (self.changed or self.moved or self.removed)
+
+    def deleted_definitions(self) -> list[Statement]:
+        """Removed ``def``/``class`` statements that no changed statement is a new version of.
+
+        When two old definitions share a name and only one remains, both count: which one was
+        deleted is unknowable, and counting both only makes more statements run.
+        """
+        changed = Counter(_definition_key(self.new.statements[i]) for i in self.changed)
+        removed = Counter(_definition_key(s) for s in self.removed)
+        return [
+            s
+            for s in self.removed
+            if (key := _definition_key(s)) is not None and removed[key] > changed[key]
+        ]
 
     def counterpart(self, index: int) -> Statement | None:
         """The old version of the changed definition ``new.statements[index]``, if unambiguous.
@@ -383,6 +405,10 @@ def _reference_positions(node: ast.AST) -> set[int]:
             positions.append(child.value)
         elif isinstance(child, ast.IfExp):
             positions += [child.body, child.orelse]
+        elif isinstance(child, ast.ClassDef):
+            # A subclass looks its bases up when called, not when made: a base or metaclass
+            # patched in place needs no new subclass.
+            positions += [*child.bases, *(k.value for k in child.keywords)]
     return {id(p) for p in positions if isinstance(p, ast.Name)}
 
 

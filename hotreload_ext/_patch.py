@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import enum
+import functools
 import gc
 import types
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ class Patcher:
             return self._merge_property(old, new)
         elif _is_lru_wrapper(old) and _is_lru_wrapper(new):
             return self._merge_lru_wrapper(old, new)
+        elif type(old) is functools.partial and type(new) is functools.partial:
+            return self._merge_partial(old, new)
         return self.adopt(new)
 
     def adopt(self, new: Any) -> Any:
@@ -195,6 +198,18 @@ class Patcher:
             return old
         return property(accessors[0], accessors[1], accessors[2], new.__doc__)
 
+    def _merge_partial(self, old: functools.partial[Any], new: functools.partial[Any]) -> Any:
+        # Only a partial of the same function (after its own merge) is a new version of the old
+        # one; `p = partial(f)` -> `p = partial(g)` is a different object.
+        func = self.merge(old.func, new.func)
+        if func is not old.func:
+            return self.adopt(new)
+        set_state = old.__setstate__  # type: ignore[attr-defined]
+        state = old.__reduce__()[2]
+        self.journal.add(lambda: set_state(state))
+        set_state((func, new.args, new.keywords, new.__dict__ or None))
+        return old
+
     def _merge_lru_wrapper(self, old: Any, new: Any) -> Any:
         inner = self.merge(old.__wrapped__, new.__wrapped__)
         if inner is not old.__wrapped__:
@@ -205,6 +220,10 @@ class Patcher:
 
     def _merge_class(self, old: type, new: type) -> Any:
         reason = _why_not_in_place(old, new)
+        if not reason and isinstance(old, enum.EnumMeta):
+            reason = self._merge_enum(old, new)
+            if not reason:
+                return old
         if reason:
             self._remember(new, new)
             self.replacements.append(Replacement(old=old, new=new, reason=reason))
@@ -216,6 +235,55 @@ class Patcher:
         if isinstance(old, abc.ABCMeta):
             self.abc_classes.append(old)
         return old
+
+    def _merge_enum(self, old: Any, new: Any) -> str:
+        """Update an Enum in place, keeping every member that still exists; "" when done.
+
+        A member whose value changed keeps its identity when the Enum has no data type (the
+        value is just an attribute); an ``int``/``str`` member *is* its value and cannot.
+        New members are made members of the old class.
+        """
+        if old._member_type_ is not new._member_type_:
+            return "its data type changed"
+        plain_values = old._member_type_ is object
+        kept: dict[int, Any] = {}
+        for name in new._member_names_:
+            member = new._member_map_[name]
+            previous = old._member_map_.get(name)
+            if previous is not None and previous._name_ == name:
+                same = _same_value(previous._value_, member._value_)
+                if not same and not plain_values:
+                    return f"the value of {old.__qualname__}.{name} changed and it is an int/str"
+                if not same:
+                    saved = dict(previous.__dict__)
+                    self.journal.add(functools.partial(_restore_dict, previous, saved))
+                    updates = {k: v for k, v in member.__dict__.items() if k != "__objclass__"}
+                    previous.__dict__.update(updates)
+                kept[id(member)] = previous
+            else:
+                object.__setattr__(member, "__class__", old)
+                if "__objclass__" in member.__dict__:
+                    member.__dict__["__objclass__"] = old
+                kept[id(member)] = member
+
+        def translate(value: Any) -> Any:
+            return kept.get(id(value), value)
+
+        self._remember(new, old)
+        members: dict[str, Any] = {}
+        for key, value in new.__dict__.items():
+            if key in ("_member_map_", "_value2member_map_"):
+                members[key] = {k: translate(v) for k, v in value.items()}
+            elif id(value) in kept:
+                members[key] = translate(value)
+            else:
+                members[key] = value
+        for value in kept.values():
+            self._memo[id(value)] = value
+        self.merge_members(old, members)
+        gone = [n for n in old.__dict__ if n not in new.__dict__ and n not in CLASS_OWN]
+        self.set_members(old, gone)
+        return ""
 
     def merge_members(self, cls: type, members: dict[str, Any]) -> None:
         """Merge each of ``members`` into the attribute of that name of ``cls``, in place."""
@@ -247,12 +315,40 @@ class Patcher:
 
     def commit(self) -> None:
         """Finish what can only be done once the reload succeeded."""
-        for cls in self.abc_classes:
+        for cls in _with_subclasses(self.abc_classes):
+            # Subclasses are not made again when their base changes in place, so what they
+            # still lack must be worked out anew (parents first).
             abc.update_abstractmethods(cls)
         for wrapper in self.caches:
             wrapper.cache_clear()
         self._memo.clear()
         self._keep_alive.clear()
+
+
+def _same_value(left: object, right: object) -> bool:
+    if left is right:
+        return True
+    if type(left) is not type(right) or type(left) not in (int, str, float, bytes, bool):
+        # Never run a user __eq__ while comparing: a value of another type is a change.
+        return False
+    return bool(left == right)
+
+
+def _restore_dict(obj: Any, saved: dict[str, Any]) -> None:
+    obj.__dict__.clear()
+    obj.__dict__.update(saved)
+
+
+def _with_subclasses(classes: list[type]) -> list[type]:
+    ordered: dict[int, type] = {}
+    pending: list[type] = list(classes)
+    while pending:
+        cls = pending.pop(0)
+        if id(cls) in ordered or not isinstance(cls, abc.ABCMeta):
+            continue
+        ordered[id(cls)] = cls
+        pending += cls.__subclasses__()
+    return list(ordered.values())
 
 
 def _same_cells(
@@ -277,13 +373,13 @@ def _why_not_in_place(old: type, new: type) -> str:
     """Empty when ``new`` can be merged into ``old``; otherwise the reason it cannot."""
     if type(old) is not type(new):
         return f"metaclass changed ({type(old).__name__} -> {type(new).__name__})"
-    if isinstance(old, enum.EnumMeta):
-        return "Enum classes are replaced, not patched"
     # By identity only: `==` on classes would run a user metaclass's __eq__.
     if len(old.__bases__) != len(new.__bases__) or any(
         a is not b for a, b in zip(old.__bases__, new.__bases__, strict=True)
     ):
         return "base classes changed"
+    if issubclass(old, tuple) and old.__dict__.get("_fields") != new.__dict__.get("_fields"):
+        return "its fields changed (a tuple's length is fixed when it is made)"
     if _slots(old) != _slots(new):
         return "__slots__ changed"
     if old.__basicsize__ != new.__basicsize__ or old.__itemsize__ != new.__itemsize__:
@@ -299,6 +395,13 @@ def migrate_instances(replacements: list[Replacement]) -> None:
     for obj in gc.get_objects():
         replacement = by_old.get(id(type(obj)))
         if replacement is None or type(obj) is not replacement.old:
+            continue
+        fields = replacement.new.__dict__.get("_fields")
+        if isinstance(obj, tuple) and isinstance(fields, tuple) and len(obj) != len(fields):
+            replacement.not_moved.append(
+                f"a {type(obj).__qualname__} of {len(obj)} items cannot take {len(fields)} fields;"
+                " make it again"
+            )
             continue
         try:
             object.__setattr__(obj, "__class__", replacement.new)

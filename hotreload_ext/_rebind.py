@@ -83,14 +83,36 @@ def rebind_imports(
         changes: ``name -> (old object, new object)`` for names whose identity changed.
         namespaces: Where to look.
     """
+    namespaces = list(namespaces)
+    rebound: list[str] = []
+    # A package that re-exports `from .core import VERSION` passes the new object on: its own
+    # importers (`from pkg import VERSION`) are rebound in turn.
+    pending: list[tuple[str, Mapping[str, tuple[Any, Any]]]] = [(module_name, changes)]
+    done: set[tuple[str, str]] = set()
+    while pending:
+        source_module, current = pending.pop()
+        fresh = {k: v for k, v in current.items() if (source_module, k) not in done}
+        done |= {(source_module, k) for k in fresh}
+        passed_on = _rebind_once(source_module, fresh, namespaces, rebound)
+        pending += list(passed_on.items())
+    return rebound
+
+
+def _rebind_once(
+    module_name: str,
+    changes: Mapping[str, tuple[Any, Any]],
+    namespaces: list[Namespace],
+    rebound: list[str],
+) -> dict[str, dict[str, tuple[Any, Any]]]:
+    """One round of :func:`rebind_imports`; returns the rebindings made in module namespaces."""
+    passed_on: dict[str, dict[str, tuple[Any, Any]]] = {}
     if not changes:
-        return []
+        return passed_on
     # Several changed names may have held the same old object (`X = 0`, `Y = 0`): a binding
     # is matched to its name through its import statement, not through the object.
     old_ids = {id(old) for old, _ in changes.values()}
     names = "|".join(re.escape(name) for name in changes)
     hint = re.compile(rf"\bimport\b[^\n]*\b({names})\b")
-    rebound: list[str] = []
     for namespace in namespaces:
         mapping = namespace.mapping
         candidates = [alias for alias, value in list(mapping.items()) if id(value) in old_ids]
@@ -114,4 +136,6 @@ def rebind_imports(
             if mapping.get(alias) is old:
                 mapping[alias] = new
                 rebound.append(f"{alias} in {namespace.label}")
-    return rebound
+                if namespace.module_name:
+                    passed_on.setdefault(namespace.module_name, {})[alias] = (old, new)
+    return passed_on

@@ -97,6 +97,9 @@ def reload_module(
     # its identity while its code changed (only statements that call or inspect it must).
     redefined: set[str] = set(diff.deleted_names)
     kept: set[str] = set()
+    # A removed decorated definition may have registered itself with its decorator's object
+    # (`@show.register`, `@app.route`): that object is made again so the registration goes.
+    rebuild = {n for s in diff.deleted_definitions() for n in s.decorator_names}
     reran: list[str] = []
     try:
         if namespace.get("__doc__") != new.docstring:
@@ -106,7 +109,7 @@ def reload_module(
                 bool(full_reason)
                 or index in diff.changed
                 or not redefined.isdisjoint(statement.reads)
-                or not (redefined | kept).isdisjoint(statement.binds)
+                or not (redefined | kept | rebuild).isdisjoint(statement.binds)
                 or not kept.isdisjoint(statement.uses)
             )
             if not must_run:
@@ -115,7 +118,12 @@ def reload_module(
                 continue
             line = f"L{statement.lineno}: {statement.summary}"
             in_place, why_not = "", ""
-            if not full_reason and index in diff.changed:
+            # Only an edit of the definition itself: if what its header reads changed too
+            # (the decorator was edited), the header must run again.
+            depends = not redefined.isdisjoint(statement.reads) or not kept.isdisjoint(
+                statement.uses
+            )
+            if not full_reason and index in diff.changed and not depends:
                 in_place, why_not = _update_in_place(diff, index, namespace, patcher)
             if in_place:
                 reran.append(f"{line} ({in_place})")
@@ -127,6 +135,10 @@ def reload_module(
             reran.append(f"{line} ({why_not})" if why_not else line)
             for bound in statement.binds:
                 after = namespace.get(bound, MISSING)
+                if after is not MISSING and after is before[bound] and bound not in rebuild:
+                    # The statement produced the very same object (an import, a constant):
+                    # nothing that reads it needs to run again.
+                    continue
                 if after is not MISSING:
                     kept_object = patcher.merge(before[bound], after)
                     if kept_object is not after:
