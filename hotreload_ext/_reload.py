@@ -171,6 +171,7 @@ def reload_module(
     updated, added, removed = diff.describe()
     replaced = [
         f"{r.old.__qualname__} ({r.reason}; {r.moved} instance(s) moved"
+        + (f", subclasses rebased: {', '.join(r.rebased)}" if r.rebased else "")
         + (f", {len(r.not_moved)} could not be: {r.not_moved[0]}" if r.not_moved else "")
         + ")"
         for r in patcher.replacements

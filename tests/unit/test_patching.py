@@ -814,3 +814,35 @@ def test_class_header_keeps_decorators_bases_and_keywords_apart() -> None:
     assert header("@d\nclass C(B): pass") != header("class C(d, B): pass")
     assert header("class C(B, metaclass=M): pass") != header("@M\nclass C(B): pass")
     assert header("@d\nclass C(B): x = 1") == header("@d\nclass C(B): y = 2")
+
+
+def test_subclass_in_another_module_follows_a_replaced_base(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    base_name, user_name = files.name("rbase"), files.name("ruser")
+    base = files.load(base_name, "class Base:\n    def hello(self):\n        return 'v1'\n")
+    user = files.load(
+        user_name,
+        f"from {base_name} import Base\n\nclass Remote(Base):\n    pass\n",
+    )
+    reloader.discover()
+    remote = user.Remote()
+    files.write(
+        base_name,
+        """
+        class Mixin:
+            def mixed(self):
+                return "mixin"
+
+        class Base(Mixin):
+            def hello(self):
+                return "v2"
+        """,
+    )
+    report = reloader.check()
+    assert not report.failed
+    assert user.Remote.__bases__ == (base.Base,)
+    assert remote.hello() == "v2"
+    assert remote.mixed() == "mixin"
+    assert isinstance(remote, base.Base)
+    assert "subclasses rebased: Remote" in str(report.reloaded[0])
