@@ -393,18 +393,19 @@ def migrate_instances(replacements: list[Replacement]) -> None:
     if not replacements:
         return
     by_old = {id(r.old): r for r in replacements}
-    for replacement in replacements:
+    for replaced in replacements:
         # Subclasses elsewhere (another module, the user's cells) are not made again: point
         # them at the new class, so their old and new instances see the base's new code.
-        for sub in replacement.old.__subclasses__():
+        subclasses: list[type] = replaced.old.__subclasses__()
+        for sub in subclasses:
             if id(sub) in by_old:
                 continue
-            bases = tuple(replacement.new if b is replacement.old else b for b in sub.__bases__)
+            bases = tuple(replaced.new if b is replaced.old else b for b in sub.__bases__)
             try:
                 sub.__bases__ = bases
-                replacement.rebased.append(sub.__qualname__)
+                replaced.rebased.append(sub.__qualname__)
             except TypeError as exc:
-                replacement.not_moved.append(f"subclass {sub.__qualname__} keeps it: {exc}")
+                replaced.not_moved.append(f"subclass {sub.__qualname__} keeps it: {exc}")
     for obj in gc.get_objects():
         replacement = by_old.get(id(type(obj)))
         if replacement is None or type(obj) is not replacement.old:
