@@ -22,6 +22,7 @@ __all__ = [
     "body_statements",
     "diff_sources",
     "header_key",
+    "make_statement",
     "parse_source",
 ]
 
@@ -94,6 +95,12 @@ class ParsedSource:
     statements: tuple[Statement, ...]
     compile_flags: int
     digest: bytes
+    region: tuple[int, int] | None = None
+
+    @property
+    def docstring_known(self) -> bool:
+        """Whether :attr:`docstring` is the module's (a partial parse may not include it)."""
+        return self.region is None or self.region[0] == 1
 
     @property
     def docstring(self) -> str | None:
@@ -357,6 +364,11 @@ def _future_flags(tree: ast.Module) -> int:
     return flags
 
 
+def make_statement(node: ast.stmt, lines: list[str]) -> Statement:
+    """Analyse one statement parsed from a file whose lines are ``lines``."""
+    return _make_statement(node, lines)
+
+
 def _make_statement(node: ast.stmt, lines: list[str]) -> Statement:
     decorators = getattr(node, "decorator_list", [])
     lineno = min([node.lineno, *(d.lineno for d in decorators)])
@@ -391,7 +403,23 @@ def _make_statement(node: ast.stmt, lines: list[str]) -> Statement:
 def _reference_positions(node: ast.AST) -> set[int]:
     """Ids of the ``Name`` nodes in ``node`` whose object is only passed along, not used."""
     positions: list[ast.expr | None] = []
-    for child in ast.walk(node):
+    stack: list[ast.AST] = [node]
+    while stack:
+        child = stack.pop()
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # The body runs later and is not analysed; only the header runs now.
+            stack += [*child.decorator_list, child.args]
+            stack += [child.returns] if child.returns is not None else []
+            continue
+        if isinstance(child, ast.Lambda):
+            stack.append(child.args)
+            continue
+        if isinstance(child, ast.ClassDef):
+            # A subclass looks its bases up when called, not when made: a base or metaclass
+            # patched in place needs no new subclass. The body is analysed member by member.
+            positions += [*child.bases, *(k.value for k in child.keywords)]
+            stack += [*child.decorator_list, *child.bases, *(k.value for k in child.keywords)]
+            continue
         if isinstance(child, ast.Call):
             positions += child.args
             positions += [k.value for k in child.keywords]
@@ -405,10 +433,7 @@ def _reference_positions(node: ast.AST) -> set[int]:
             positions.append(child.value)
         elif isinstance(child, ast.IfExp):
             positions += [child.body, child.orelse]
-        elif isinstance(child, ast.ClassDef):
-            # A subclass looks its bases up when called, not when made: a base or metaclass
-            # patched in place needs no new subclass.
-            positions += [*child.bases, *(k.value for k in child.keywords)]
+        stack.extend(ast.iter_child_nodes(child))
     return {id(p) for p in positions if isinstance(p, ast.Name)}
 
 

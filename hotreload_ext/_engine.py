@@ -17,7 +17,8 @@ from ._detect import Change, ModuleFilter, TrackedModule, Watcher, decode_source
 from ._diff import ParsedSource, diff_sources, parse_source
 from ._graph import imported_modules, order_modules
 from ._rebind import Namespace, rebind_imports
-from ._reload import UserCodeError, reload_module
+from ._region import MIN_LINES, anchors_of, find_region, parse_region, region_is_isolated
+from ._reload import UserCodeError, full_rerun_reason, reload_module
 from ._report import CycleReport, ModuleFailure, ModuleNotice, ModuleReport, user_traceback
 
 __all__ = ["Reloader"]
@@ -56,6 +57,7 @@ class Reloader:
         # follow reloads (the extension adds IPython's user namespace).
         self.namespaces: list[Namespace] = []
         self._last_parsed: tuple[str, bytes, ParsedSource] | None = None
+        self._region_sources: dict[str, ParsedSource] = {}
 
     @property
     def watched(self) -> dict[str, TrackedModule]:
@@ -89,10 +91,18 @@ class Reloader:
         report.notices += [ModuleNotice(p.tracked.name, p.message) for p in problems]
 
         parsed: dict[str, tuple[Change, ParsedSource]] = {}
+        self._region_sources.clear()
         for change in changes:
             try:
                 text = decode_source(change.data)
-                parsed[change.tracked.name] = (change, parse_source(text, change.tracked.path))
+                # With one module changed its imports can't change the order: the fast path
+                # may skip the unchanged part of the file.
+                region = self._parse_region(change, text) if len(changes) == 1 else None
+                if region is not None:
+                    self._region_sources[change.tracked.name] = region[0]
+                    parsed[change.tracked.name] = (change, region[1])
+                else:
+                    parsed[change.tracked.name] = (change, parse_source(text, change.tracked.path))
             except SyntaxError as exc:
                 self._fail(report, change, exc)
         if not parsed:
@@ -112,10 +122,34 @@ class Reloader:
         report.seconds = time.perf_counter() - started
         return report
 
+    def _parse_region(self, change: Change, text: str) -> tuple[ParsedSource, ParsedSource] | None:
+        """The old and new versions of just the edited region of a big file, if that is safe."""
+        tracked = change.tracked
+        if not tracked.source_known or text.count("\n") < MIN_LINES:
+            return None
+        old_text = _running_text(tracked)
+        if old_text is None:
+            return None
+        anchors = anchors_of(tracked.module.__dict__, tracked.path, old_text.splitlines(True))
+        region = find_region(old_text, text, anchors)
+        if region is None:
+            return None
+        old = parse_region(old_text, tracked.path, region.start, region.old_end)
+        new = parse_region(text, tracked.path, region.start, region.new_end)
+        if old is None or new is None or not region_is_isolated(old, new, region):
+            return None
+        return old, new
+
     def _reload(self, report: CycleReport, change: Change, new: ParsedSource) -> None:
         tracked = change.tracked
-        old = self._running_source(tracked)
+        old = self._region_sources.pop(tracked.name, None) or self._running_source(tracked)
         diff = diff_sources(old, new)
+        if new.region is not None and full_rerun_reason(
+            diff, tracked.module, selective=self.selective, forced=change.forced
+        ):
+            # The whole body must run: that needs the whole file.
+            new = parse_source(new.text, tracked.path)
+            diff = diff_sources(self._running_source(tracked), new)
         try:
             result = reload_module(
                 tracked.module, diff, selective=self.selective, forced=change.forced
@@ -131,7 +165,7 @@ class Reloader:
         else:
             tracked.accept(change.data, change.digest, change.stamp)
             # The module is usually edited again next: keep its parse for the next diff.
-            self._last_parsed = (tracked.name, change.digest, new)
+            self._last_parsed = (tracked.name, change.digest, new) if new.region is None else None
             rebound: list[str] = []
             if result.identity_changes:
                 namespaces = self._namespaces_importing(tracked)

@@ -23,7 +23,14 @@ from typing import Any
 
 from ._journal import MISSING, Journal, set_closure
 
-__all__ = ["CLASS_OWN", "Patcher", "Replacement", "migrate_instances", "shift_lines"]
+__all__ = [
+    "CLASS_OWN",
+    "Patcher",
+    "Replacement",
+    "migrate_instances",
+    "shift_after",
+    "shift_lines",
+]
 
 # Per-class slots that belong to one class object and must never be copied to another.
 CLASS_OWN = frozenset({"__dict__", "__weakref__", "_abc_impl", "__abstractmethods__"})
@@ -487,3 +494,18 @@ def _shift_code(code: types.CodeType, delta: int) -> types.CodeType:
     # Line tables are relative to co_firstlineno since Python 3.10, so moving the first line
     # moves every line of the body.
     return code.replace(co_firstlineno=code.co_firstlineno + delta, co_consts=consts)
+
+
+def shift_after(
+    namespace: dict[str, Any],
+    module_name: str,
+    filename: str,
+    old_end: int,
+    delta: int,
+    journal: Journal,
+) -> None:
+    """Move the line numbers of everything defined after line ``old_end`` by ``delta``."""
+    if delta == 0:
+        return
+    for value in list(namespace.values()):
+        shift_lines(value, module_name, filename, (old_end + 1, 1 << 30), delta, journal)

@@ -280,9 +280,7 @@ def update_class(
         edit.reran += [f"{node.name}.{new_members[i].summary}" for i in to_run]
         patcher.merge_members(live, results)
     bound = {n for m in new_members for n in m.binds}
-    gone = sorted(
-        _mangle(node.name, n) for m in removed for n in m.binds - bound - _SKIP_MEMBERS
-    )
+    gone = sorted(_mangle(node.name, n) for m in removed for n in m.binds - bound - _SKIP_MEMBERS)
     docstring = ast.get_docstring(node, clean=False)
     patcher.set_members(live, gone, docstring)
     if isinstance(live, abc.ABCMeta):

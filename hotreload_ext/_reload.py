@@ -26,7 +26,7 @@ from typing import Any
 
 from ._diff import ModuleDiff, ParsedSource, Statement
 from ._journal import MISSING, Journal
-from ._patch import Patcher, migrate_instances, shift_lines
+from ._patch import Patcher, migrate_instances, shift_after, shift_lines
 from ._redefine import UserCodeRaised, update_class, update_function
 from ._report import ModuleReport
 
@@ -56,9 +56,13 @@ def full_rerun_reason(
         return "statement-level reloading is off (HotReload.selective = False)"
     if diff.old is None:
         return "the source it was imported from is unknown (the file changed before it was watched)"
-    if getattr(module, "__hotreload_full__", False) is True or FULL_ATTRIBUTE.search(diff.new.text):
+    text = diff.new.text
+    # Substring tests first: a regex over a big file costs milliseconds.
+    if getattr(module, "__hotreload_full__", False) is True or (
+        "__hotreload_full__" in text and FULL_ATTRIBUTE.search(text)
+    ):
         return "the module sets __hotreload_full__ = True"
-    if FULL_MARKER.search(diff.new.text):
+    if "hotreload:" in text and FULL_MARKER.search(text):
         return "the module has a '# hotreload: full' marker"
     touched = [diff.new.statements[i] for i in sorted(diff.changed)] + list(diff.removed)
     for statement in touched:
@@ -102,7 +106,7 @@ def reload_module(
     rebuild = {n for s in diff.deleted_definitions() for n in s.decorator_names}
     reran: list[str] = []
     try:
-        if namespace.get("__doc__") != new.docstring:
+        if new.docstring_known and namespace.get("__doc__") != new.docstring:
             namespace["__doc__"] = new.docstring
         for index, statement in enumerate(new.statements):
             must_run = (
@@ -151,6 +155,10 @@ def reload_module(
                     kept.discard(bound)
         for deleted in diff.deleted_names:
             namespace.pop(deleted, None)
+        if new.region is not None and diff.old is not None and diff.old.region is not None:
+            # Only part of the file was parsed: what follows it may have moved.
+            old_end, new_end = diff.old.region[1], new.region[1]
+            shift_after(namespace, name, new.filename, old_end, new_end - old_end, journal)
         if sys.modules.get(name) is not module:
             # The module body removed or replaced its own sys.modules entry; a module that is
             # still loaded and watched must stay registered under its name.
@@ -185,6 +193,7 @@ def reload_module(
         replaced=tuple(replaced),
         reran=tuple(reran),
         mode=f"whole module: {full_reason}" if full_reason else "statements",
+        parsed=new.region,
         seconds=time.perf_counter() - started,
         identity_changes=identity_changes,
     )

@@ -33,6 +33,8 @@ class ModuleReport:
         reran: The statements that ran again, as ``L<line>: <first line>``.
         rebound: ``from m import NAME`` bindings elsewhere that now hold the new object.
         mode: ``"statements"`` when only affected statements ran; otherwise why the whole body ran.
+        parsed: The first and last line parsed when only the edited region of a big file was
+            (the rest is unchanged text), or None when the whole file was parsed.
         seconds: Wall time of the reload.
         identity_changes: ``name -> (old, new)`` for names now bound to a different object
             (for the rebinding stage; not shown).
@@ -47,6 +49,7 @@ class ModuleReport:
     reran: tuple[str, ...] = ()
     rebound: tuple[str, ...] = ()
     mode: str = "statements"
+    parsed: tuple[int, int] | None = None
     seconds: float = 0.0
     identity_changes: Mapping[str, tuple[Any, Any]] = field(
         default_factory=dict, repr=False, compare=False
@@ -68,6 +71,10 @@ class ModuleReport:
     def details(self) -> list[str]:
         """Extra lines for the verbose report."""
         lines = [f"  mode: {self.mode}; {self.seconds * 1000:.1f} ms"]
+        if self.parsed is not None:
+            lines.append(
+                f"  parsed only lines {self.parsed[0]}-{self.parsed[1]} (the edited region)"
+            )
         lines += [f"  re-ran {statement}" for statement in self.reran]
         if self.rebound:
             lines.append(f"  rebound imported names: {', '.join(self.rebound)}")

@@ -35,6 +35,9 @@ class Model:
     derived: bool = False
     padding: int = 0
     order: list[str] = field(default_factory=list)
+    # Filler functions after each definition make the file big enough (hundreds of lines) for
+    # the engine's fast path, which parses only the edited region.
+    filler: int = 0
 
     def render(self) -> str:
         lines = ["\n" * self.padding]
@@ -51,6 +54,8 @@ class Model:
                 for method, k in methods.items():
                     body.append(f"    def {method}(self):\n        return {k} + self.tag\n")
                 lines.append("".join(body))
+            for j in range(self.filler):
+                lines.append(f"def _pad_{name}_{j}(x):\n    return x + {j}\n")
         if self.derived and len(self.consts) >= 1:
             lines.append(f"DERIVED = {' + '.join(sorted(self.consts))}\n")
         return "\n".join(lines)
@@ -137,8 +142,19 @@ def assert_same(live: types.ModuleType, fresh: types.ModuleType, old: dict[str, 
 def test_edit_sequence_matches_fresh_import(
     files: ModuleFiles, reloader: Reloader, seed: int
 ) -> None:
+    run_sequence(files, reloader, seed, filler=0)
+
+
+@pytest.mark.parametrize("seed", range(SEQUENCES // 4))
+def test_big_module_edit_sequence_matches_fresh_import(
+    files: ModuleFiles, reloader: Reloader, seed: int
+) -> None:
+    run_sequence(files, reloader, seed, filler=40)
+
+
+def run_sequence(files: ModuleFiles, reloader: Reloader, seed: int, *, filler: int) -> None:
     rng = random.Random(seed)
-    model = Model()
+    model = Model(filler=filler)
     counter = [0]
     for _ in range(3):
         edit(model, rng, counter)
