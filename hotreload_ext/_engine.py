@@ -58,6 +58,10 @@ class Reloader:
         self.namespaces: list[Namespace] = []
         self._last_parsed: tuple[str, bytes, ParsedSource] | None = None
         self._region_sources: dict[str, ParsedSource] = {}
+        # Where the time of the last check that reloaded something went, by stage, and how
+        # long the recent idle checks took (for `%hotreload timings`).
+        self.last_timings: dict[str, float] = {}
+        self.idle_seconds: deque[float] = deque(maxlen=200)
 
     @property
     def watched(self) -> dict[str, TrackedModule]:
@@ -81,12 +85,14 @@ class Reloader:
         """
         started = time.perf_counter()
         report = CycleReport()
+        timings = report.timings
         self.discover()
         forced = list(force)
         unknown = [name for name in forced if name not in self.watcher.tracked]
         if unknown:
             raise KeyError(", ".join(unknown))
         changes, problems = self.watcher.poll(forced)
+        clock = _lap(timings, "detect (stat, read, hash)", started)
         report.checked = len(self.watcher.tracked)
         report.notices += [ModuleNotice(p.tracked.name, p.message) for p in problems]
 
@@ -105,8 +111,9 @@ class Reloader:
                     parsed[change.tracked.name] = (change, parse_source(text, change.tracked.path))
             except SyntaxError as exc:
                 self._fail(report, change, exc)
+        clock = _lap(timings, "parse", clock)
         if not parsed:
-            report.seconds = time.perf_counter() - started
+            self._finish(report, started)
             return report
         imports = {
             name: imported_modules(source, name, is_package=change.tracked.is_package)
@@ -114,13 +121,22 @@ class Reloader:
         }
         # Changed modules in import order first; dependency order then decides.
         in_import_order = [name for name in self.watcher.tracked if name in parsed]
-        for name in order_modules(in_import_order, imports):
+        order = order_modules(in_import_order, imports)
+        clock = _lap(timings, "plan", clock)
+        for name in order:
             change, source = parsed[name]
             self._reload(report, change, source)
         # A reload may import modules that did not exist before (a new sibling module).
         self.discover()
-        report.seconds = time.perf_counter() - started
+        self._finish(report, started)
         return report
+
+    def _finish(self, report: CycleReport, started: float) -> None:
+        report.seconds = time.perf_counter() - started
+        if report.reloaded or report.failed:
+            self.last_timings = dict(report.timings, total=report.seconds)
+        else:
+            self.idle_seconds.append(report.seconds)
 
     def _parse_region(self, change: Change, text: str) -> tuple[ParsedSource, ParsedSource] | None:
         """The old and new versions of just the edited region of a big file, if that is safe."""
@@ -143,6 +159,7 @@ class Reloader:
     def _reload(self, report: CycleReport, change: Change, new: ParsedSource) -> None:
         tracked = change.tracked
         old = self._region_sources.pop(tracked.name, None) or self._running_source(tracked)
+        clock = time.perf_counter()
         diff = diff_sources(old, new)
         if new.region is not None and full_rerun_reason(
             diff, tracked.module, selective=self.selective, forced=change.forced
@@ -150,10 +167,15 @@ class Reloader:
             # The whole body must run: that needs the whole file.
             new = parse_source(new.text, tracked.path)
             diff = diff_sources(self._running_source(tracked), new)
+        timings = report.timings
+        clock = _lap(timings, "diff", clock)
         try:
             result = reload_module(
                 tracked.module, diff, selective=self.selective, forced=change.forced
             )
+            _add(timings, "execute (module statements)", result.run_seconds)
+            _add(timings, "patch and commit", result.seconds - result.run_seconds)
+            clock = time.perf_counter()
         except UserCodeError as exc:
             self._fail(report, change, exc.error)
         except SyntaxError as exc:
@@ -170,6 +192,7 @@ class Reloader:
             if result.identity_changes:
                 namespaces = self._namespaces_importing(tracked)
                 rebound = rebind_imports(tracked.name, result.identity_changes, namespaces)
+            _lap(timings, "rebind imported names", clock)
             # The report is kept in the history: it must not keep the old objects alive.
             result = dataclasses.replace(result, rebound=tuple(rebound), identity_changes={})
             self.reloads += 1
@@ -233,6 +256,17 @@ class Reloader:
             if t is not reloaded
         ]
         return namespaces + self.namespaces
+
+
+def _lap(timings: dict[str, float], stage: str, since: float) -> float:
+    """Add the time since ``since`` to ``stage``; return the new starting point."""
+    now = time.perf_counter()
+    _add(timings, stage, now - since)
+    return now
+
+
+def _add(timings: dict[str, float], stage: str, seconds: float) -> None:
+    timings[stage] = timings.get(stage, 0.0) + seconds
 
 
 def _running_text(tracked: TrackedModule) -> str | None:

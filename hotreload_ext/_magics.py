@@ -26,7 +26,8 @@ _USAGE = """\
 %hotreload unexclude PATTERN ...
                                 remove exclude patterns
 %hotreload verbosity quiet|normal|verbose
-                                how much to report after each reload"""
+                                how much to report after each reload
+%hotreload timings              where the time of the last reload went, and the idle cost"""
 
 
 @magics_class
@@ -55,6 +56,8 @@ class HotReloadMagics(Magics):
                                         remove exclude patterns
         %hotreload verbosity quiet|normal|verbose
                                         how much to report after each reload
+        %hotreload timings              where the time of the last reload went, stage by
+                                        stage, and what an idle cell costs
 
         Patterns match dotted module names (``mylib.*``); a pattern containing ``/`` matches
         the source file path instead. The same settings are traitlets: ``%config HotReload``
@@ -65,6 +68,7 @@ class HotReloadMagics(Magics):
         except ValueError as exc:
             raise UsageError(f"%hotreload: {exc}\n\n{_USAGE}") from None
         command, args = (words[0].lower(), words[1:]) if words else ("status", [])
+        command = command.removeprefix("--")
         handler = getattr(self, f"_do_{command}", None)
         if handler is None:
             raise UsageError(f"%hotreload: unknown command {command!r}\n\n{_USAGE}")
@@ -74,6 +78,10 @@ class HotReloadMagics(Magics):
     def _do_status(self, args: list[str]) -> None:
         _no_arguments("status", args)
         print(self.status())
+
+    def _do_timings(self, args: list[str]) -> None:
+        _no_arguments("timings", args)
+        print(self.timings())
 
     def _do_on(self, args: list[str]) -> None:
         _no_arguments("on", args)
@@ -164,6 +172,31 @@ class HotReloadMagics(Magics):
             for entry in list(reloader.history)[-5:]:
                 first = str(entry).splitlines()[0]
                 lines.append(f"    {first}")
+        return "\n".join(lines)
+
+    def timings(self) -> str:
+        """The text of ``%hotreload timings``."""
+        reloader = self.extension.reloader
+        idle = sorted(reloader.idle_seconds)
+        count = plural(len(reloader.watched), "watched module")
+        if idle:
+            median = idle[len(idle) // 2] * 1000
+            lines = [
+                f"hotreload: an idle cell costs {median:.3f} ms "
+                f"(median of the last {len(idle)}; {count})"
+            ]
+        else:
+            lines = [f"hotreload: no idle cell timed yet ({count})"]
+        last = reloader.last_timings
+        if not last:
+            lines.append("  no reload yet")
+            return "\n".join(lines)
+        total = last.get("total", 0.0)
+        lines.append(f"  last reload: {total * 1000:.2f} ms")
+        for stage, seconds in last.items():
+            if stage != "total":
+                share = f"{100 * seconds / total:.0f}%" if total else "-"
+                lines.append(f"    {stage:<30} {seconds * 1000:8.3f} ms  {share:>4}")
         return "\n".join(lines)
 
 

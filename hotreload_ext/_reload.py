@@ -105,6 +105,7 @@ def reload_module(
     # (`@show.register`, `@app.route`): that object is made again so the registration goes.
     rebuild = {n for s in diff.deleted_definitions() for n in s.decorator_names}
     reran: list[str] = []
+    run_seconds = 0.0
     try:
         if new.docstring_known and namespace.get("__doc__") != new.docstring:
             namespace["__doc__"] = new.docstring
@@ -128,14 +129,18 @@ def reload_module(
                 statement.uses
             )
             if not full_reason and index in diff.changed and not depends:
+                clock = time.perf_counter()
                 in_place, why_not = _update_in_place(diff, index, namespace, patcher)
+                run_seconds += time.perf_counter() - clock
             if in_place:
                 reran.append(f"{line} ({in_place})")
                 kept |= statement.binds
                 continue
             code = compiled.get(index) or _compile(statement, new)
             before = {n: namespace.get(n, MISSING) for n in statement.binds}
+            clock = time.perf_counter()
             _run(statement, code, namespace)
+            run_seconds += time.perf_counter() - clock
             reran.append(f"{line} ({why_not})" if why_not else line)
             for bound in statement.binds:
                 after = namespace.get(bound, MISSING)
@@ -194,6 +199,7 @@ def reload_module(
         reran=tuple(reran),
         mode=f"whole module: {full_reason}" if full_reason else "statements",
         parsed=new.region,
+        run_seconds=run_seconds,
         seconds=time.perf_counter() - started,
         identity_changes=identity_changes,
     )

@@ -36,6 +36,7 @@ class ModuleReport:
         parsed: The first and last line parsed when only the edited region of a big file was
             (the rest is unchanged text), or None when the whole file was parsed.
         seconds: Wall time of the reload.
+        run_seconds: The part of it spent running the module's own statements.
         identity_changes: ``name -> (old, new)`` for names now bound to a different object
             (for the rebinding stage; not shown).
     """
@@ -51,6 +52,7 @@ class ModuleReport:
     mode: str = "statements"
     parsed: tuple[int, int] | None = None
     seconds: float = 0.0
+    run_seconds: float = 0.0
     identity_changes: Mapping[str, tuple[Any, Any]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -128,6 +130,7 @@ class CycleReport:
     notices: list[ModuleNotice] = field(default_factory=list)
     checked: int = 0
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.reloaded or self.failed or self.notices)

@@ -201,6 +201,7 @@ def test_help_documents_every_command(shell: InteractiveShell) -> None:
         "exclude",
         "unexclude",
         "verbosity",
+        "timings",
     ):
         assert command in doc
 
@@ -333,3 +334,21 @@ def test_from_import_in_cell_follows_constant_change(
     assert run(shell, "THRESHOLD") == "mine"
     for key in ("THRESHOLD", "lim", "unrelated"):
         shell.user_ns.pop(key, None)
+
+
+def test_timings_show_the_idle_cost_and_each_stage_of_the_last_reload(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = files.name("timed")
+    files.write(name, SHAPES)
+    run(shell, f"import {name} as shapes")
+    files.write(name, SHAPES.replace("3 * r", "4 * r"))
+    run(shell, "1")
+    run(shell, "2")
+    capsys.readouterr()
+    run(shell, "%hotreload --timings")
+    out = capsys.readouterr().out
+    assert "an idle cell costs" in out
+    assert "last reload:" in out
+    for stage in ("detect (stat, read, hash)", "parse", "plan", "diff", "patch and commit"):
+        assert f"    {stage} " in out
