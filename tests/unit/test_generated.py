@@ -32,6 +32,9 @@ class Model:
     consts: dict[str, int] = field(default_factory=dict)
     funcs: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (uses, k)
     classes: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> method -> k
+    # Module-level state (`S_n = [k]`) that the test mutates: it must survive every edit that
+    # does not change its own line.
+    states: dict[str, int] = field(default_factory=dict)
     derived: bool = False
     padding: int = 0
     order: list[str] = field(default_factory=list)
@@ -44,13 +47,15 @@ class Model:
         for name in self.order:
             if name in self.consts:
                 lines.append(f"{name} = {self.consts[name]}\n")
+            elif name in self.states:
+                lines.append(f"{name} = [{self.states[name]}]\n")
             elif name in self.funcs:
                 uses, k = self.funcs[name]
                 body = f"return x * {k} + {uses}" if uses else f"return x * {k}"
                 lines.append(f"def {name}(x):\n    {body}\n")
             elif name in self.classes:
                 methods = self.classes[name]
-                body = [f"class {name}:\n", f"    tag = {len(methods)}\n"]
+                body = [f"class {name}:\n", f"    tag = {len(methods)}\n", "    store = []\n"]
                 for method, k in methods.items():
                     body.append(f"    def {method}(self):\n        return {k} + self.tag\n")
                 lines.append("".join(body))
@@ -64,8 +69,13 @@ class Model:
 def edit(model: Model, rng: random.Random, counter: list[int]) -> None:
     counter[0] += 1
     fresh = f"n{counter[0]}"
-    choice = rng.randrange(10)
-    if choice == 0 or not model.order:
+    choice = rng.randrange(12)
+    if choice == 10:
+        model.states[f"S_{fresh}"] = rng.randrange(5)
+        model.order.insert(rng.randrange(len(model.order) + 1), f"S_{fresh}")
+    elif choice == 11 and model.states:
+        model.states[rng.choice(sorted(model.states))] = rng.randrange(5)
+    elif choice == 0 or not model.order:
         model.consts[f"C_{fresh}"] = rng.randrange(100)
         model.order.insert(rng.randrange(len(model.order) + 1), f"C_{fresh}")
     elif choice == 1 and model.consts:
@@ -101,6 +111,24 @@ def edit(model: Model, rng: random.Random, counter: list[int]) -> None:
             model.consts.pop(name, None)
             model.funcs.pop(name, None)
             model.classes.pop(name, None)
+            model.states.pop(name, None)
+
+
+def touch_state(live: types.ModuleType, model: Model, seen: dict[str, Any]) -> dict[str, Any]:
+    """Mutate every state list once, as a user would; return them by name."""
+    current: dict[str, Any] = {}
+    for state in model.states:
+        value = getattr(live, state)
+        if seen.get(state) is not value:
+            value.append("user")
+        current[state] = value
+    for cls_name in model.classes:
+        # A class attribute holding state: appended to, and never reset by a method edit.
+        store = getattr(live, cls_name).store
+        key = f"{cls_name}.store"
+        assert seen.get(key, store) is store, f"{key} was rebuilt"
+        current[key] = store
+    return current
 
 
 def fresh_import(path: str, name: str) -> types.ModuleType:
@@ -113,7 +141,10 @@ def fresh_import(path: str, name: str) -> types.ModuleType:
 
 
 def public(module: types.ModuleType) -> dict[str, Any]:
-    return {k: v for k, v in vars(module).items() if not k.startswith("__")}
+    """The names compared with a fresh import: state (``S_*``) is checked on its own."""
+    return {
+        k: v for k, v in vars(module).items() if not k.startswith("__") and not k.startswith("S_")
+    }
 
 
 def behaviour(value: Any, fresh_cls: type | None = None) -> Any:
@@ -163,7 +194,9 @@ def run_sequence(files: ModuleFiles, reloader: Reloader, seed: int, *, filler: i
     reloader.discover()
     old = public(live)
     old_instances = {k: v() for k, v in old.items() if isinstance(v, type)}
+    states = touch_state(live, model, {})
     for step in range(STEPS):
+        before = dict(model.states)
         edit(model, rng, counter)
         source = model.render()
         path = files.write(name, source, dedent=False)
@@ -171,6 +204,15 @@ def run_sequence(files: ModuleFiles, reloader: Reloader, seed: int, *, filler: i
         fresh = fresh_import(str(path), f"{name}_fresh{step}")
         try:
             assert_same(live, fresh, old)
+            for state, k in model.states.items():
+                value = getattr(live, state)
+                if before.get(state) == k:
+                    # Its line did not change: the user's mutation survives the edit.
+                    assert value is states[state], f"state {state} was rebuilt"
+                    assert value == [k, "user"], state
+                else:
+                    assert value == [k], state
+            states = touch_state(live, model, states)
             for cls_name, instance in old_instances.items():
                 fresh_cls = getattr(fresh, cls_name, None)
                 if fresh_cls is not None:
