@@ -283,6 +283,9 @@ def update_class(
     gone = sorted(_mangle(node.name, n) for m in removed for n in m.binds - bound - _SKIP_MEMBERS)
     docstring = ast.get_docstring(node, clean=False)
     patcher.set_members(live, gone, docstring)
+    if "__firstlineno__" in live.__dict__:
+        # Python 3.13+ reads a class's position from here for inspect.getsource.
+        patcher.merge_members(live, {"__firstlineno__": new.lineno})
     if isinstance(live, abc.ABCMeta):
         patcher.abc_classes.append(live)
     return "", edit

@@ -605,3 +605,35 @@ def test_full_rerun_marker_runs_everything_and_still_keeps_identities(
     assert m.f is f
     assert f() == 2
     assert reloader.history[-1].mode.startswith("whole module")
+
+
+def test_class_patched_in_place_after_inserted_lines_keeps_its_source_position(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("position")
+    source = """
+        import functools
+
+        @functools.total_ordering
+        class Version:
+            def __init__(self, n):
+                self.n = n
+
+            def __eq__(self, other):
+                return self.n == other.n
+
+            def __lt__(self, other):
+                return self.n < other.n
+        """
+    m = files.load(name, source)
+    reloader.discover()
+    cls = m.Version
+    edited = "# a new first line\n" + textwrap.dedent(source).replace(
+        "self.n < other.n", "self.n > other.n"
+    )
+    files.write(name, edited, dedent=False)
+    check(reloader)
+    assert m.Version is cls
+    assert m.Version(2) < m.Version(1)
+    assert inspect.getsource(cls).startswith("@functools.total_ordering\nclass Version:")
+    assert "header not re-run" in _reran(reloader)[0]
