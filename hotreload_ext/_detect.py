@@ -1,19 +1,25 @@
 """Stage 1: which of the user's module files changed.
 
-Only the user's own modules are watched (see :func:`classify`). Each watched module keeps a small
-:class:`TrackedModule` record: the file's ``(st_mtime_ns, st_size)`` stamp, a content hash and the
-source it was loaded from (compressed). A check stats each watched file; only a file whose stamp
-moved is read and hashed, and only a file whose hash differs from what is running counts as
+Only the user's own modules are watched (see :class:`ModuleFilter`). Each watched module keeps a
+small :class:`TrackedModule` record: the file's stamp (mtime, size, inode, ctime), a content hash
+and the source it was loaded from (compressed). A check stats each watched file; only a file whose
+stamp moved is read and hashed, and only a file whose hash differs from what is running counts as
 changed, so a ``touch`` or an edit reverted before the next cell costs one read and reloads nothing.
+
+Hostile files are expected: a file that changes while it is read is read again (never a torn
+mix of two saves), a path that is no longer a regular file is never opened (a FIFO would block),
+and a file truncated to zero bytes is taken for a save in progress, not for an empty module.
 
 This module must never import IPython.
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import importlib.util
 import os
+import stat as stat_module
 import sys
 import sysconfig
 import time
@@ -25,7 +31,29 @@ from typing import cast
 
 from ._diff import digest_bytes
 
-__all__ = ["Change", "ModuleFilter", "TrackedModule", "Watcher", "decode_source", "read_file"]
+__all__ = [
+    "Change",
+    "ModuleFilter",
+    "Stamp",
+    "TrackedModule",
+    "Watcher",
+    "decode_source",
+    "files_in_failure",
+    "read_file",
+    "stamp_of",
+]
+
+# What a stat says about a file: (st_mtime_ns, st_size, st_ino, st_ctime_ns). The inode tells a
+# file replaced by rename-on-save or a symlink swap from the old one even when a copy tool kept
+# its mtime and size; the ctime, which no tool can set back, catches an in-place rewrite that did.
+Stamp = tuple[int, int, int, int]
+_UNKNOWN_STAMP: Stamp = (-1, -1, -1, -1)
+
+# How often a file that changed while it was being read is read again before giving up until the
+# next check (an editor still writing it).
+_READ_ATTEMPTS = 3
+
+_EMPTY_DIGEST = digest_bytes(b"")
 
 # A file whose mtime is this close to the moment we stamped it may still be written to within the
 # same filesystem timestamp tick (1-2 s on some filesystems), so an unchanged stamp proves nothing:
@@ -58,24 +86,37 @@ class ModuleFilter:
 
     def source_path(self, name: str, module: object) -> str | None:
         """The module's ``.py`` file if it should be watched, else None."""
-        if not isinstance(module, types.ModuleType):
+        # Not isinstance(): for an object that is not a module it looks up `__class__` through
+        # the object's own __getattribute__ (a proxy in sys.modules), which may have side effects.
+        if not issubclass(type(module), types.ModuleType):
             return None
+        module = cast("types.ModuleType", module)
         if name in ("__main__", "__mp_main__") or name.split(".")[0] in _OWN_PACKAGES:
             return None
         path = _module_source(module)
         if path is None:
             return None
-        if self._matches(self.exclude, name, path):
+        return path if self._is_user_file(name, path) else None
+
+    def sourceless_path(self, name: str, module: object) -> str | None:
+        """The ``.pyc`` a user module was loaded from when it has no source file, else None."""
+        if not issubclass(type(module), types.ModuleType) or name in ("__main__", "__mp_main__"):
             return None
+        path = vars(cast("types.ModuleType", module)).get("__file__")
+        if not isinstance(path, str) or not path.endswith((".pyc", ".pyo")):
+            return None
+        return path if self._is_user_file(name, path) else None
+
+    def _is_user_file(self, name: str, path: str) -> bool:
+        if name.split(".")[0] in _OWN_PACKAGES or self._matches(self.exclude, name, path):
+            return False
         if self._matches(self.include, name, path):
-            return path
+            return True
         real = os.path.realpath(path)
         if real.startswith(self.stdlib_dirs) and not real.startswith(_site_dirs_in(real)):
-            return None
+            return False
         parts = real.split(os.sep)
-        if "site-packages" in parts or "dist-packages" in parts:
-            return None
-        return path
+        return "site-packages" not in parts and "dist-packages" not in parts
 
     @staticmethod
     def _matches(patterns: Iterable[str], name: str, path: str) -> bool:
@@ -94,15 +135,18 @@ def _site_dirs_in(path: str) -> str:
 
 
 def _module_source(module: types.ModuleType) -> str | None:
-    spec = getattr(module, "__spec__", None)
+    # Read the module's dict, never getattr(): a missing attribute would call the module's own
+    # `__getattr__` (PEP 562), user code that may compute, import or log.
+    namespace = vars(module)
+    spec = namespace.get("__spec__")
     origin = getattr(spec, "origin", None) if spec is not None else None
-    path = origin if isinstance(origin, str) else getattr(module, "__file__", None)
+    path = origin if isinstance(origin, str) else namespace.get("__file__")
     if not isinstance(path, str) or not path.endswith((".py", ".pyw")):
         return None
     return path
 
 
-def changed_since_import(module: types.ModuleType, data: bytes, stamp: tuple[int, int]) -> bool:
+def changed_since_import(module: types.ModuleType, data: bytes, stamp: Stamp) -> bool:
     """Whether the source file changed after ``module`` was imported, as far as can be told.
 
     The import system writes a ``.pyc`` recording the source it compiled: its mtime and size
@@ -111,7 +155,7 @@ def changed_since_import(module: types.ModuleType, data: bytes, stamp: tuple[int
     bytecode writing is off (``PYTHONDONTWRITEBYTECODE``): a ``.pyc`` left by an earlier run
     would then describe older text than the import used, a false alarm.
     """
-    cached = getattr(module, "__cached__", None)
+    cached = vars(module).get("__cached__")
     if not isinstance(cached, str) or sys.dont_write_bytecode:
         return False
     try:
@@ -134,6 +178,54 @@ def read_file(path: str) -> bytes:
     """Read a source file. Raises OSError (including IsADirectoryError) as ``open`` does."""
     with open(path, "rb") as handle:
         return handle.read()
+
+
+def stamp_of(result: os.stat_result) -> Stamp:
+    """The stamp of a file from its stat result."""
+    return (result.st_mtime_ns, result.st_size, result.st_ino, result.st_ctime_ns)
+
+
+def _stamp_or_none(path: str, stat: Callable[[str], os.stat_result] = os.stat) -> Stamp | None:
+    try:
+        return stamp_of(stat(path))
+    except OSError:
+        return None
+
+
+_MAX_FAILURE_FILES = 16
+
+
+def files_in_failure(exc: BaseException, own: str) -> list[str]:
+    """The source files other than ``own`` that a failed reload's error went through.
+
+    ``import helper`` failing inside ``helper.py`` (or a circular import failing in a module
+    the reloaded one imports): the fix is saved to that other file, and the failed module must
+    then be tried again although its own file did not change. Chained exceptions count too.
+    """
+    found: dict[str, None] = {}
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending and len(found) < _MAX_FAILURE_FILES:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, SyntaxError) and isinstance(error.filename, str):
+            found[error.filename] = None
+        traceback = error.__traceback__
+        while traceback is not None:
+            found[traceback.tb_frame.f_code.co_filename] = None
+            traceback = traceback.tb_next
+        pending += [error.__cause__, error.__context__]
+    own_real = os.path.realpath(own)
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    return [
+        path
+        for path in list(found)[:_MAX_FAILURE_FILES]
+        if os.path.isfile(path)
+        and os.path.realpath(path) != own_real
+        and not os.path.abspath(path).startswith(package)
+    ]
 
 
 def decode_source(data: bytes) -> str:
@@ -160,7 +252,7 @@ class TrackedModule:
     name: str
     module: types.ModuleType
     path: str
-    stamp: tuple[int, int]
+    stamp: Stamp
     stamped_at: int
     digest: bytes
     _source: bytes
@@ -173,8 +265,11 @@ class TrackedModule:
     # False when the file already differed from what the module was imported from at the time
     # we started watching it: the running code's source is unknown, the next check re-runs it.
     source_known: bool = True
+    # The other files the failure of ``failed_digest`` went through (a module it imports), with
+    # their stamps then: when one of them changes, the failed version is tried again.
+    failed_because: dict[str, Stamp | None] = field(default_factory=dict)
 
-    def restamp(self, stamp: tuple[int, int]) -> None:
+    def restamp(self, stamp: Stamp) -> None:
         """Record that the file with ``stamp`` was verified to hold ``digest`` just now."""
         self.stamp = stamp
         self.stamped_at = time.time_ns()
@@ -190,18 +285,27 @@ class TrackedModule:
         """Approximate bytes this record keeps alive."""
         return len(self._source) + len(self.digest) + len(self.name) + len(self.path) + 200
 
-    def accept(self, data: bytes, digest: bytes, stamp: tuple[int, int]) -> None:
+    def accept(self, data: bytes, digest: bytes, stamp: Stamp) -> None:
         """Make ``data`` the running source."""
         self._source = zlib.compress(data, 1)
         self.digest = digest
         self.failed_digest = None
+        self.failed_because = {}
         self.missing_reported = False
         self.source_known = True
         self.restamp(stamp)
 
-    def reject(self, digest: bytes, stamp: tuple[int, int]) -> None:
-        """Remember a version that failed, so it is reported once, not on every cell."""
+    def reject(self, digest: bytes, stamp: Stamp, depends_on: Iterable[str] = ()) -> None:
+        """Remember a version that failed, so it is reported once, not on every cell.
+
+        Args:
+            digest: The failed version's hash.
+            stamp: Its file's stamp.
+            depends_on: Other files the failure went through (see :func:`files_in_failure`):
+                a fix saved to one of them retries this version without touching this file.
+        """
         self.failed_digest = digest
+        self.failed_because = {path: _stamp_or_none(path) for path in depends_on}
         self.restamp(stamp)
 
 
@@ -212,7 +316,7 @@ class Change:
     tracked: TrackedModule
     data: bytes
     digest: bytes
-    stamp: tuple[int, int]
+    stamp: Stamp
     forced: bool = False
 
 
@@ -225,6 +329,11 @@ class Problem:
 
 
 StatFunction = Callable[[str], os.stat_result]
+ReadFunction = Callable[[str], bytes]
+
+
+class _Unstable(Exception):
+    """The file kept changing while it was being read."""
 
 
 class Watcher:
@@ -234,6 +343,7 @@ class Watcher:
         modules: The module registry to watch (``sys.modules``).
         module_filter: Which modules are the user's.
         stat: Seam for tests; ``os.stat`` by default.
+        read: Seam for tests (a read racing with a save); :func:`read_file` by default.
     """
 
     def __init__(
@@ -242,14 +352,18 @@ class Watcher:
         module_filter: ModuleFilter | None = None,
         *,
         stat: StatFunction = os.stat,
+        read: ReadFunction = read_file,
     ) -> None:
         self.modules: Mapping[str, object] = sys.modules if modules is None else modules
         self.filter = module_filter or ModuleFilter()
         self.tracked: dict[str, TrackedModule] = {}
         self._stat = stat
+        self._read = read
         self._seen_count = -1
         self._seen_last: str | None = None
         self._considered: dict[str, int] = {}
+        # User modules that cannot be watched (no source), reported once by the engine.
+        self.unwatchable: list[tuple[str, str]] = []
 
     # --- discovering modules ---------------------------------------------------------------
     def discover(self) -> list[TrackedModule]:
@@ -277,7 +391,18 @@ class Watcher:
             record = self.track(name, module)
             if record is not None:
                 added.append(record)
+            elif name not in self.tracked:
+                compiled = self.filter.sourceless_path(name, module)
+                if compiled is not None:
+                    self.unwatchable.append(
+                        (name, f"loaded from {compiled} with no source file; it cannot be reloaded")
+                    )
         return added
+
+    def take_unwatchable(self) -> list[tuple[str, str]]:
+        """``(module, why)`` for user modules found since the last call that can't be watched."""
+        found, self.unwatchable = self.unwatchable, []
+        return found
 
     def track(self, name: str, module: object) -> TrackedModule | None:
         """Track ``module`` from its current source, if it is a user module."""
@@ -290,8 +415,13 @@ class Watcher:
             return None
         assert isinstance(module, types.ModuleType)
         try:
-            stamp = self._stamp(path)
-            data = read_file(path)
+            result = self._stat(path)
+            data, stamp = self._read_stable(path, result)
+            # Changed while we read it: being edited now, so not what the module was imported
+            # from; whatever it holds, the next check must treat it as unknown source.
+            stable = stamp == stamp_of(result)
+        except _Unstable as unstable:
+            data, stamp, stable = unstable.args[0], _UNKNOWN_STAMP, False
         except OSError:
             return None
         record = TrackedModule(
@@ -302,16 +432,17 @@ class Watcher:
             stamped_at=0,
             digest=digest_bytes(data),
             _source=zlib.compress(data, 1),
-            is_package=hasattr(module, "__path__"),
+            # The dict, not hasattr(): see _module_source.
+            is_package="__path__" in vars(module),
         )
         record.restamp(stamp)
-        if changed_since_import(module, data, stamp):
+        if not stable or changed_since_import(module, data, stamp):
             # The module was imported from older text. We cannot diff against it, but the next
             # check must not treat the edited file as what is running: a stamp and digest that
             # match nothing make it a change, and unknown source makes it a whole-module run.
             record.source_known = False
             record.digest = b""
-            record.stamp = (-1, -1)
+            record.stamp = _UNKNOWN_STAMP
         self.tracked[name] = record
         return record
 
@@ -338,10 +469,15 @@ class Watcher:
             except OSError as exc:
                 suspects.append((tracked, exc))
                 continue
+            if tracked.failed_because and self._failure_cause_changed(tracked):
+                # A file the failure went through was saved: the failed version gets a retry.
+                tracked.failed_digest = None
+                tracked.failed_because = {}
+                suspects.append((tracked, result))
+                continue
             if (
                 not tracked.racy
-                and result.st_mtime_ns == tracked.stamp[0]
-                and result.st_size == tracked.stamp[1]
+                and stamp_of(result) == tracked.stamp
                 and not (forced and tracked.name in forced)
             ):
                 continue
@@ -365,9 +501,11 @@ class Watcher:
         problems: list[Problem],
     ) -> Change | None:
         """Read and hash a file whose stamp moved (or cannot be trusted yet)."""
-        stamp = (result.st_mtime_ns, result.st_size)
         try:
-            data = read_file(tracked.path)
+            data, stamp = self._read_stable(tracked.path, result)
+        except _Unstable:
+            # Still being written: the stamp is left as it was, so the next check reads it.
+            return None
         except OSError as exc:
             self._report_unreadable(tracked, exc, problems)
             return None
@@ -375,6 +513,19 @@ class Watcher:
         digest = digest_bytes(data)
         if forced:
             return Change(tracked, data, digest, stamp, forced=True)
+        if digest == _EMPTY_DIGEST and tracked.digest != _EMPTY_DIGEST:
+            # Truncated to nothing: most often a save caught between truncating the file and
+            # writing it, or an editor or disk failure. Deleting every name of the module (what
+            # running an empty file does) would lose the user's objects; wait for content. A
+            # forced reload (above) still applies an empty module on purpose.
+            if tracked.failed_digest != digest:
+                message = (
+                    f"its file {tracked.path} is empty (a save in progress, or truncated?); "
+                    "keeping the loaded code until it has content"
+                )
+                problems.append(Problem(tracked, message))
+            tracked.reject(digest, stamp)
+            return None
         if digest == tracked.digest:
             # Touched, or reverted to what is running: nothing to reload. Remember the stamp
             # (and that its content was verified now) so the next cell is cheap again.
@@ -387,20 +538,55 @@ class Watcher:
             return None
         return Change(tracked, data, digest, stamp)
 
+    def _failure_cause_changed(self, tracked: TrackedModule) -> bool:
+        return any(
+            _stamp_or_none(path, self._stat) != stamp
+            for path, stamp in tracked.failed_because.items()
+        )
+
+    def _read_stable(self, path: str, result: os.stat_result) -> tuple[bytes, Stamp]:
+        """Read ``path``, whose stat was ``result``; return its bytes and their stamp.
+
+        The stamp is taken before the read, so a save that lands after it always moves the stamp
+        and is seen by the next check. A save that lands *during* the read (the stat after the
+        read differs) can leave a torn mix of two versions in the buffer: the file is read again.
+
+        Raises:
+            OSError: The file cannot be read, or is not a regular file (``ENODEV``): opening a
+                FIFO would block the kernel and a device (a symlink to ``/dev/zero``) never ends.
+            _Unstable: It kept changing for every attempt; ``args[0]`` is the last read.
+        """
+        stamp = stamp_of(result)
+        data = b""
+        for _ in range(_READ_ATTEMPTS):
+            if stat_module.S_ISDIR(result.st_mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            if not stat_module.S_ISREG(result.st_mode):
+                raise OSError(errno.ENODEV, "not a regular file", path)
+            data = self._read(path)
+            result = self._stat(path)
+            after = stamp_of(result)
+            if after == stamp:
+                return data, stamp
+            stamp = after
+        raise _Unstable(data)
+
     @staticmethod
     def _report_unreadable(tracked: TrackedModule, exc: OSError, problems: list[Problem]) -> None:
         if tracked.missing_reported:
             return
         tracked.missing_reported = True
-        if isinstance(exc, FileNotFoundError):
-            message = "its file was deleted; keeping the loaded code"
+        path = tracked.path
+        if isinstance(exc, FileNotFoundError) and os.path.islink(path):
+            message = f"its file {path} is a symlink to a missing file; keeping the loaded code"
+        elif isinstance(exc, FileNotFoundError):
+            message = f"its file {path} was deleted; keeping the loaded code"
+        elif isinstance(exc, IsADirectoryError):
+            message = f"its file {path} is now a directory; keeping the loaded code"
         else:
-            message = f"cannot read its file ({exc.strerror or exc}); keeping the loaded code"
+            reason = exc.strerror or str(exc)
+            message = f"cannot read its file {path} ({reason}); keeping the loaded code"
         problems.append(Problem(tracked, message))
-
-    def _stamp(self, path: str) -> tuple[int, int]:
-        result = self._stat(path)
-        return (result.st_mtime_ns, result.st_size)
 
     def memory(self) -> int:
         """Approximate bytes kept for all watched modules."""
