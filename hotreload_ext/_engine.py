@@ -13,7 +13,14 @@ import traceback
 from collections import deque
 from collections.abc import Iterable, Mapping
 
-from ._detect import Change, ModuleFilter, TrackedModule, Watcher, decode_source
+from ._detect import (
+    Change,
+    ModuleFilter,
+    TrackedModule,
+    Watcher,
+    decode_source,
+    files_in_failure,
+)
 from ._diff import ParsedSource, diff_sources, parse_source
 from ._graph import imported_modules, order_modules
 from ._rebind import Namespace, rebind_imports
@@ -95,6 +102,7 @@ class Reloader:
         clock = _lap(timings, "detect (stat, read, hash)", started)
         report.checked = len(self.watcher.tracked)
         report.notices += [ModuleNotice(p.tracked.name, p.message) for p in problems]
+        report.notices += [ModuleNotice(n, m) for n, m in self.watcher.take_unwatchable()]
 
         parsed: dict[str, tuple[Change, ParsedSource]] = {}
         self._region_sources.clear()
@@ -203,7 +211,10 @@ class Reloader:
         self, report: CycleReport, change: Change, exc: BaseException, *, internal: bool = False
     ) -> None:
         tracked = change.tracked
-        tracked.reject(change.digest, change.stamp)
+        # A fix saved to another file the error went through (a module this one imports)
+        # retries this version.
+        causes = () if internal else files_in_failure(exc, tracked.path)
+        tracked.reject(change.digest, change.stamp, causes)
         if internal:
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             error = (

@@ -17,6 +17,7 @@ import contextlib
 import enum
 import functools
 import gc
+import inspect
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,10 +81,12 @@ class Patcher:
             return self.adopt(new)
         if id(new) in self._memo:
             return self._memo[id(new)]
-        if isinstance(old, types.FunctionType) and isinstance(new, types.FunctionType):
+        # Objects are classified by type(x) only: isinstance() falls back to the object's own
+        # `__getattribute__("__class__")`, and getattr() to its `__getattr__`: user code.
+        if type(old) is types.FunctionType and type(new) is types.FunctionType:
             if self._is_same_function(old, new):
                 return self._merge_function(old, new)
-        elif isinstance(old, type) and isinstance(new, type):
+        elif _is_class(old) and _is_class(new):
             # Same qualified name, or `Default = A` -> `Default = B` would turn A into B.
             if (
                 self._is_own_class(old)
@@ -91,7 +94,7 @@ class Patcher:
                 and old.__qualname__ == new.__qualname__
             ):
                 return self._merge_class(old, new)
-        elif type(old) is type(new) and isinstance(new, (classmethod, staticmethod)):
+        elif type(old) is type(new) and issubclass(type(new), (classmethod, staticmethod)):
             inner = self.merge(old.__func__, new.__func__)
             return old if inner is old.__func__ else self.adopt(new)
         elif type(old) is property and type(new) is property:
@@ -106,7 +109,7 @@ class Patcher:
         """Point a brand-new object's closure cells at the old objects that were kept."""
         if id(new) in self._memo:
             return self._memo[id(new)]
-        if isinstance(new, types.FunctionType):
+        if type(new) is types.FunctionType:
             self._remember(new, new)
             for cell in new.__closure__ or ():
                 try:
@@ -117,9 +120,9 @@ class Patcher:
                 if kept is not contents:
                     self.journal.save_cell(cell)
                     cell.cell_contents = kept
-        elif isinstance(new, (classmethod, staticmethod)):
+        elif issubclass(type(new), (classmethod, staticmethod)):
             self.adopt(new.__func__)
-        elif isinstance(new, property):
+        elif issubclass(type(new), property):
             for accessor in (new.fget, new.fset, new.fdel):
                 if accessor is not None:
                     self.adopt(accessor)
@@ -202,7 +205,8 @@ class Patcher:
                 accessors.append(self.adopt(after) if after is not None else None)
             else:
                 accessors.append(self.merge(before, after))
-        if accessors == [old.fget, old.fset, old.fdel] and old.__doc__ == new.__doc__:
+        same = all(a is b for a, b in zip(accessors, (old.fget, old.fset, old.fdel), strict=True))
+        if same and old.__doc__ == new.__doc__:
             return old
         return property(accessors[0], accessors[1], accessors[2], new.__doc__)
 
@@ -300,7 +304,9 @@ class Patcher:
         for name, new_value in members.items():
             if name in CLASS_OWN:
                 continue
-            if isinstance(new_value, (types.MemberDescriptorType, types.GetSetDescriptorType)):
+            if issubclass(
+                type(new_value), (types.MemberDescriptorType, types.GetSetDescriptorType)
+            ):
                 # Slot descriptors are bound to their own class; the layout is unchanged (or
                 # we would be replacing), so the old ones stay.
                 continue
@@ -308,7 +314,7 @@ class Patcher:
             kept = self.merge(old_value, new_value)
             if kept is not old_value:
                 type.__setattr__(cls, name, kept)
-                set_name = getattr(type(kept), "__set_name__", None)
+                set_name = inspect.getattr_static(type(kept), "__set_name__", None)
                 if set_name is not None and kept is new_value:
                     set_name(kept, cls, name)
 
@@ -366,8 +372,17 @@ def _same_cells(
     return len(left) == len(right) and all(a is b for a, b in zip(left, right, strict=False))
 
 
+def _is_class(value: object) -> bool:
+    return issubclass(type(value), type)
+
+
 def _is_lru_wrapper(value: object) -> bool:
-    return callable(getattr(value, "cache_clear", None)) and hasattr(value, "__wrapped__")
+    # getattr_static: no user `__getattr__`/`__getattribute__` (of the object or of its
+    # metaclass) runs while we merely ask whether this is a cache wrapper.
+    missing = object()
+    if inspect.getattr_static(value, "cache_clear", missing) is missing:
+        return False
+    return inspect.getattr_static(value, "__wrapped__", missing) is not missing
 
 
 def _slots(cls: type) -> tuple[str, ...] | None:
@@ -418,7 +433,12 @@ def migrate_instances(replacements: list[Replacement]) -> None:
         if replacement is None or type(obj) is not replacement.old:
             continue
         fields = replacement.new.__dict__.get("_fields")
-        if isinstance(obj, tuple) and isinstance(fields, tuple) and len(obj) != len(fields):
+        if (
+            issubclass(replacement.old, tuple)
+            and isinstance(obj, tuple)
+            and isinstance(fields, tuple)
+            and len(obj) != len(fields)
+        ):
             replacement.not_moved.append(
                 f"a {type(obj).__qualname__} of {len(obj)} items cannot take {len(fields)} fields;"
                 " make it again"
@@ -454,7 +474,8 @@ def shift_lines(
         if id(value) in seen:
             return
         seen.add(id(value))
-        if isinstance(value, types.FunctionType):
+        kind = type(value)
+        if kind is types.FunctionType:
             code = value.__code__
             if code.co_filename == filename and first <= code.co_firstlineno <= last:
                 journal.save_function(value)
@@ -466,13 +487,13 @@ def shift_lines(
             wrapped = value.__dict__.get("__wrapped__")
             if wrapped is not None:
                 visit(wrapped)
-        elif isinstance(value, (classmethod, staticmethod)):
+        elif issubclass(kind, (classmethod, staticmethod)):
             visit(value.__func__)
-        elif isinstance(value, property):
+        elif issubclass(kind, property):
             for accessor in (value.fget, value.fset, value.fdel):
                 if accessor is not None:
                     visit(accessor)
-        elif isinstance(value, type) and value.__module__ == module_name:
+        elif issubclass(kind, type) and value.__module__ == module_name:
             firstlineno = value.__dict__.get("__firstlineno__")
             if isinstance(firstlineno, int) and first <= firstlineno <= last:
                 # Python 3.13+ reads a class's position from here for inspect.getsource.

@@ -31,6 +31,7 @@ import abc
 import ast
 import copy
 import functools
+import inspect
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,7 +124,11 @@ def find_raw_function(
             continue
         seen.add(id(obj))
         children: list[object] = []
-        if isinstance(obj, types.FunctionType):
+        # Classified by type(obj) only: isinstance() may ask the object's own __class__, and a
+        # user __getattribute__ must never run while we look.
+        kind = type(obj)
+        if kind is types.FunctionType:
+            assert isinstance(obj, types.FunctionType)
             code = obj.__code__
             if (
                 code.co_name == name
@@ -133,13 +138,13 @@ def find_raw_function(
                 found[id(obj)] = obj
             children += [_cell_value(c) for c in obj.__closure__ or ()]
             children.append(obj.__dict__.get("__wrapped__"))
-        elif isinstance(obj, (types.MethodType, classmethod, staticmethod)):
-            children.append(obj.__func__)
-        elif isinstance(obj, property):
-            children += [obj.fget, obj.fset, obj.fdel]
-        elif isinstance(obj, functools.partial):
-            children.append(obj.func)
-        elif isinstance(obj, (type, types.ModuleType)) or not callable(obj):
+        elif issubclass(kind, (types.MethodType, classmethod, staticmethod)):
+            children.append(obj.__func__)  # type: ignore[attr-defined]
+        elif issubclass(kind, property):
+            children += [obj.fget, obj.fset, obj.fdel]  # type: ignore[attr-defined]
+        elif issubclass(kind, functools.partial):
+            children.append(obj.func)  # type: ignore[attr-defined]
+        elif issubclass(kind, (type, types.ModuleType)) or not callable(obj):
             continue
         else:
             # A callable object (a decorator class, an lru_cache wrapper): its own attributes,
@@ -150,7 +155,7 @@ def find_raw_function(
                 attributes = {}
             if isinstance(attributes, dict):
                 children += list(attributes.values())
-            if callable(getattr(type(obj), "cache_clear", None)):
+            if callable(inspect.getattr_static(kind, "cache_clear", None)):
                 caches.append(obj)
         stack += [(child, depth + 1) for child in children if child is not None]
     if len(found) != 1:

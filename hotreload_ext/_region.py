@@ -63,7 +63,8 @@ def anchors_of(namespace: Mapping[str, Any], filename: str, lines: list[str]) ->
     """Sorted first lines of the module's own top-level functions, at column 0 in ``lines``."""
     found: set[int] = set()
     for value in list(namespace.values()):
-        if not isinstance(value, types.FunctionType) or value.__globals__ is not namespace:
+        # type(), not isinstance(): no user __getattribute__ runs while we look.
+        if type(value) is not types.FunctionType or value.__globals__ is not namespace:
             continue
         code = value.__code__
         if code.co_filename != filename or "." in value.__qualname__:

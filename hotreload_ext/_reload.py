@@ -58,7 +58,7 @@ def full_rerun_reason(
         return "the source it was imported from is unknown (the file changed before it was watched)"
     text = diff.new.text
     # Substring tests first: a regex over a big file costs milliseconds.
-    if getattr(module, "__hotreload_full__", False) is True or (
+    if vars(module).get("__hotreload_full__") is True or (
         "__hotreload_full__" in text and FULL_ATTRIBUTE.search(text)
     ):
         return "the module sets __hotreload_full__ = True"

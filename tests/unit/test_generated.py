@@ -63,7 +63,8 @@ class Model:
                 lines.append(f"def _pad_{name}_{j}(x):\n    return x + {j}\n")
         if self.derived and len(self.consts) >= 1:
             lines.append(f"DERIVED = {' + '.join(sorted(self.consts))}\n")
-        return "\n".join(lines)
+        # Never a zero-byte file: hotreload takes one for a save in progress and waits.
+        return "\n".join(lines) or "# no definitions left\n"
 
 
 def edit(model: Model, rng: random.Random, counter: list[int]) -> None:
