@@ -98,21 +98,27 @@ def find_region(old: str, new: str, anchors: list[int]) -> Region | None:
 
 
 def _common_prefix(a: str, b: str) -> int:
+    # Compare growing chunks (one pass over the text), then bisect inside the first chunk that
+    # differs: a plain bisection over the whole text would copy O(n log n) characters.
+    limit = min(len(a), len(b))
+    start, size = 0, 4096
+    while start < limit:
+        end = min(start + size, limit)
+        if a[start:end] != b[start:end]:
+            return start + _bisect_prefix(a[start:end], b[start:end])
+        start, size = end, min(size * 2, 1 << 20)
+    return limit
+
+
+def _common_suffix(a: str, b: str, *, limit: int) -> int:
+    return _common_prefix(a[::-1][: max(limit, 0)], b[::-1][: max(limit, 0)])
+
+
+def _bisect_prefix(a: str, b: str) -> int:
     low, high = 0, min(len(a), len(b))
     while low < high:
         middle = (low + high + 1) // 2
         if a[:middle] == b[:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def _common_suffix(a: str, b: str, *, limit: int) -> int:
-    low, high = 0, max(limit, 0)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[len(a) - middle :] == b[len(b) - middle :]:
             low = middle
         else:
             high = middle - 1
