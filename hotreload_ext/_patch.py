@@ -19,6 +19,7 @@ import functools
 import gc
 import inspect
 import types
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,13 +145,15 @@ class Patcher:
         module, or both were made by the same code elsewhere: a decorator's wrapper from another
         module, whose closure holds this module's function.
         """
-        if old.__qualname__ != new.__qualname__ or old.__code__.co_name != new.__code__.co_name:
-            # `functools.wraps` copies the qualified name onto a wrapper; the code's own name
-            # still tells the wrapper from the function it wraps.
+        if old.__qualname__ != new.__qualname__:
             return False
         if old.__globals__ is self.globals and new.__globals__ is self.globals:
             return True
-        return old.__code__ is new.__code__
+        # The same code, possibly with its lines shifted since (its module reloaded too).
+        a, b = old.__code__, new.__code__
+        return a is b or (
+            a.co_filename == b.co_filename and a.co_name == b.co_name and a.co_code == b.co_code
+        )
 
     def _merge_function(self, old: types.FunctionType, new: types.FunctionType) -> Any:
         self._remember(new, old)
@@ -210,6 +213,28 @@ class Patcher:
             return old
         return property(accessors[0], accessors[1], accessors[2], new.__doc__)
 
+    def forward(self, old: types.FunctionType, new: Any) -> None:
+        """Make ``old`` call ``new``: the old function was replaced by an object it can't become.
+
+        A decorator added from another module (the new object is its wrapper), a decorator
+        removed (the old object was the wrapper), or ``def f`` turned into ``f = other``: the
+        references taken before the edit must still behave like the module's new ``f``.
+        """
+        _FORWARDS[old] = new
+        self._refresh_forward(old, new)
+
+    def _refresh_forward(self, old: types.FunctionType, new: Any) -> None:
+        self.journal.save_function(old)
+        template = _forwarder(new)
+        set_closure(old, template.__code__, template.__closure__)
+        old.__defaults__ = getattr(new, "__defaults__", None)
+        old.__kwdefaults__ = getattr(new, "__kwdefaults__", None)
+        old.__doc__ = getattr(new, "__doc__", None)
+        # What `functools.wraps` put there (`__wrapped__`) must follow too.
+        old.__dict__.clear()
+        if type(new) is types.FunctionType:
+            old.__dict__.update(new.__dict__)
+
     def _merge_partial(self, old: functools.partial[Any], new: functools.partial[Any]) -> Any:
         # Only a partial of the same function (after its own merge) is a new version of the old
         # one; `p = partial(f)` -> `p = partial(g)` is a different object.
@@ -226,9 +251,18 @@ class Patcher:
         inner = self.merge(old.__wrapped__, new.__wrapped__)
         if inner is not old.__wrapped__:
             return new
-        # The wrapper is kept, so its cache holds results of the old body: clear it at commit.
-        self.caches.append(old)
+        # The wrapper is kept, so its cache holds results of the old body.
+        self.clear_cache(old)
         return old
+
+    def clear_cache(self, wrapper: Any) -> None:
+        """Drop a caching wrapper's results now, and again at commit.
+
+        Now, because statements re-run in this reload may call it. Stale results are never
+        correct, so a rollback does not restore them.
+        """
+        wrapper.cache_clear()
+        self.caches.append(wrapper)
 
     def _merge_class(self, old: type, new: type) -> Any:
         reason = _why_not_in_place(old, new)
@@ -329,6 +363,11 @@ class Patcher:
 
     def commit(self) -> None:
         """Finish what can only be done once the reload succeeded."""
+        for old, target in list(_FORWARDS.items()):
+            # A forwarding function copies its target's signature and docstring; the target
+            # may have been patched since.
+            if type(target) is types.FunctionType and target.__module__ == self.module_name:
+                self._refresh_forward(old, target)
         for cls in _with_subclasses(self.abc_classes):
             # Subclasses are not made again when their base changes in place, so what they
             # still lack must be worked out anew (parents first).
@@ -337,6 +376,55 @@ class Patcher:
             wrapper.cache_clear()
         self._memo.clear()
         self._keep_alive.clear()
+
+
+# Old functions that now call their replacement (see Patcher.forward), while both live.
+_FORWARDS: weakref.WeakKeyDictionary[types.FunctionType, Any] = weakref.WeakKeyDictionary()
+
+
+def _forwarder(target: Any) -> types.FunctionType:
+    """A function that calls ``target``, with ``target``'s own parameters when it has code.
+
+    Keeping the parameter names keeps ``inspect.signature`` and keyword calls of the old
+    references right.
+    """
+    code = getattr(target, "__code__", None) if type(target) is types.FunctionType else None
+    if code is None:
+        params, call = "*args, **kwargs", "*args, **kwargs"
+    else:
+        names = code.co_varnames
+        positional = code.co_argcount
+        keyword_only = code.co_kwonlyargcount
+        pieces, arguments = [], []
+        for index, parameter in enumerate(names[:positional]):
+            pieces.append(parameter)
+            arguments.append(parameter)
+            if index + 1 == code.co_posonlyargcount:
+                pieces.append("/")
+        cursor = positional + keyword_only
+        if code.co_flags & inspect.CO_VARARGS:
+            pieces.append("*" + names[cursor])
+            arguments.append("*" + names[cursor])
+            cursor += 1
+        elif keyword_only:
+            pieces.append("*")
+        for parameter in names[positional : positional + keyword_only]:
+            pieces.append(parameter)
+            arguments.append(f"{parameter}={parameter}")
+        if code.co_flags & inspect.CO_VARKEYWORDS:
+            pieces.append("**" + names[cursor])
+            arguments.append("**" + names[cursor])
+        params, call = ", ".join(pieces), ", ".join(arguments)
+    source = (
+        "def make(__hotreload_target__):\n"
+        f"    def forward({params}):\n"
+        f"        return __hotreload_target__({call})\n"
+        "    return forward\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    forward: types.FunctionType = namespace["make"](target)
+    return forward
 
 
 def _same_value(left: object, right: object) -> bool:

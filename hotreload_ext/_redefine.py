@@ -96,13 +96,38 @@ def update_function(
     found = find_raw_function(live, node.name, source.filename, (old.lineno, old.end_lineno))
     if found is None:
         return "the decorated object does not expose the function it wraps"
-    raw, caches = found
+    raw, wrappers = found
+    old_doc = raw.__doc__
     new_raw = _make_raw_function(node, source, namespace)
     kept = patcher.merge(raw, new_raw)
     if kept is not raw:
         return "the new function cannot be merged into the old one"
-    patcher.caches.extend(caches)
+    _refresh_wrappers(wrappers, raw, old_doc, patcher)
     return ""
+
+
+def _refresh_wrappers(
+    wrappers: list[Any], raw: types.FunctionType, old_doc: str | None, patcher: Patcher
+) -> None:
+    """Clear the caches around ``raw`` and update the docstring ``functools.wraps`` copied."""
+    for wrapper in wrappers:
+        if callable(inspect.getattr_static(type(wrapper), "cache_clear", None)):
+            patcher.clear_cache(wrapper)
+        attributes = _own_dict(wrapper)
+        if attributes.get("__wrapped__") is raw and wrapper.__doc__ == old_doc:
+            if type(wrapper) is types.FunctionType:
+                patcher.journal.save_function(wrapper)
+            else:
+                patcher.journal.add(functools.partial(setattr, wrapper, "__doc__", old_doc))
+            wrapper.__doc__ = raw.__doc__
+
+
+def _own_dict(obj: object) -> dict[str, Any]:
+    try:
+        attributes = object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        return {}
+    return attributes if isinstance(attributes, dict) else {}
 
 
 def find_raw_function(
@@ -110,13 +135,14 @@ def find_raw_function(
 ) -> tuple[types.FunctionType, list[Any]] | None:
     """The one function inside ``value`` that a ``def name`` between ``span`` lines made.
 
-    Also returns the caching wrappers met on the way (``lru_cache``), whose results are stale
-    once the function changes. None when there is no such function, or more than one.
+    Also returns the callable objects met on the way (wrappers, caches), whose cached results
+    and copied docstrings go stale once the function changes. None when there is no such
+    function, or more than one.
     """
     first, last = span
     seen: set[int] = set()
     found: dict[int, types.FunctionType] = {}
-    caches: list[Any] = []
+    wrappers: list[Any] = []
     stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
         obj, depth = stack.pop()
@@ -138,6 +164,7 @@ def find_raw_function(
                 found[id(obj)] = obj
             children += [_cell_value(c) for c in obj.__closure__ or ()]
             children.append(obj.__dict__.get("__wrapped__"))
+            wrappers.append(obj)
         elif issubclass(kind, (types.MethodType, classmethod, staticmethod)):
             children.append(obj.__func__)  # type: ignore[attr-defined]
         elif issubclass(kind, property):
@@ -149,18 +176,13 @@ def find_raw_function(
         else:
             # A callable object (a decorator class, an lru_cache wrapper): its own attributes,
             # read without running a user __getattr__ or __getattribute__.
-            try:
-                attributes = object.__getattribute__(obj, "__dict__")
-            except AttributeError:
-                attributes = {}
-            if isinstance(attributes, dict):
-                children += list(attributes.values())
-            if callable(inspect.getattr_static(kind, "cache_clear", None)):
-                caches.append(obj)
+            children += list(_own_dict(obj).values())
+            wrappers.append(obj)
         stack += [(child, depth + 1) for child in children if child is not None]
     if len(found) != 1:
         return None
-    return next(iter(found.values())), caches
+    raw = next(iter(found.values()))
+    return raw, [w for w in wrappers if w is not raw]
 
 
 def _cell_value(cell: types.CellType) -> object:
@@ -243,6 +265,7 @@ def update_class(
     # Members whose decorators did not change get their raw function patched, so
     # decorators of unknown effect (a registry, a framework's validator) are not re-run.
     raw_updates: dict[int, types.FunctionType] = {}
+    wrapper_lists: dict[int, list[Any]] = {}
     for index in changed:
         member, before = new_members[index], counterparts[index]
         if before is None or not _is_function(member) or _has_only_pure_decorators(member):
@@ -256,7 +279,7 @@ def update_class(
         if found is None:
             continue
         raw_updates[index] = found[0]
-        patcher.caches.extend(found[1])
+        wrapper_lists[index] = found[1]
 
     others = [i for i in changed if i not in raw_updates]
     reason = _why_type_must_run(new_members, changed, removed)
@@ -267,6 +290,8 @@ def update_class(
             reason = _why_not_alone(new_members[index], counterparts[index], live)
             if reason:
                 return reason, edit
+        if ast.get_docstring(node, clean=False) != ast.get_docstring(old.node, clean=False):
+            return "its docstring changed, and its decorators or metaclass may use it", edit
         rebound = {n for i in changed for n in new_members[i].binds}
         lost = [n for m in removed for n in m.binds if n not in rebound]
         if lost:
@@ -277,8 +302,10 @@ def update_class(
     for index, raw in raw_updates.items():
         member = new_members[index]
         new_raw = _class_member_function(node, member, source, namespace)
+        old_doc = raw.__doc__
         if patcher.merge(raw, new_raw) is not raw:  # pragma: no cover - same code, same globals
             return "the new method cannot be merged into the old one", edit
+        _refresh_wrappers(wrapper_lists[index], raw, old_doc, patcher)
         edit.patched.append(f"{node.name}.{_function_name(member)}")
     if to_run:
         results = _run_members(node, [new_members[i] for i in to_run], live, source, namespace)
@@ -287,7 +314,12 @@ def update_class(
     bound = {n for m in new_members for n in m.binds}
     gone = sorted(_mangle(node.name, n) for m in removed for n in m.binds - bound - _SKIP_MEMBERS)
     docstring = ast.get_docstring(node, clean=False)
-    patcher.set_members(live, gone, docstring)
+    if docstring == ast.get_docstring(old.node, clean=False):
+        # Unchanged in the source: keep what the class has (a decorator may have written it,
+        # as dataclass does).
+        patcher.set_members(live, gone)
+    else:
+        patcher.set_members(live, gone, docstring)
     if "__firstlineno__" in live.__dict__:
         # Python 3.13+ reads a class's position from here for inspect.getsource.
         patcher.merge_members(live, {"__firstlineno__": new.lineno})

@@ -104,6 +104,7 @@ def reload_module(
     # A removed decorated definition may have registered itself with its decorator's object
     # (`@show.register`, `@app.route`): that object is made again so the registration goes.
     rebuild = {n for s in diff.deleted_definitions() for n in s.decorator_names}
+    last_binder = {n: i for i, s in enumerate(new.statements) for n in s.binds}
     reran: list[str] = []
     run_seconds = 0.0
     try:
@@ -148,11 +149,20 @@ def reload_module(
                     # The statement produced the very same object (an import, a constant):
                     # nothing that reads it needs to run again.
                     continue
+                if last_binder.get(bound) != index:
+                    # `def f` followed by `f = wrap(f)`: the value is not final yet, and the
+                    # object held before the reload came from the later statement.
+                    redefined.add(bound)
+                    kept.discard(bound)
+                    continue
+                target = initial.get(bound, MISSING)
                 if after is not MISSING:
-                    kept_object = patcher.merge(before[bound], after)
+                    kept_object = patcher.merge(target, after)
                     if kept_object is not after:
                         namespace[bound] = kept_object
-                if before[bound] is not MISSING and namespace.get(bound, MISSING) is before[bound]:
+                    elif _was_defined_as(target, bound, name) and callable(after):
+                        patcher.forward(target, after)
+                if target is not MISSING and namespace.get(bound, MISSING) is target:
                     kept.add(bound)
                     redefined.discard(bound)
                 else:
@@ -203,6 +213,16 @@ def reload_module(
         seconds=time.perf_counter() - started,
         identity_changes=identity_changes,
     )
+
+
+def _was_defined_as(value: object, bound: str, module_name: str) -> bool:
+    """Whether ``value`` is this module's function for the name ``bound`` (or its wrapper)."""
+    if type(value) is not types.FunctionType:
+        return False
+    assert isinstance(value, types.FunctionType)
+    # `functools.wraps` copies __module__ and __qualname__ onto a wrapper; a function imported
+    # from another module keeps that module's name and is never touched.
+    return value.__qualname__ == bound and value.__module__ == module_name
 
 
 def _update_in_place(
