@@ -57,6 +57,16 @@ class HotReload(Configurable):
         every change; functions and classes are still patched in place either way.""",
     ).tag(config=True)
 
+    detection = CaselessStrEnum(
+        ["poll", "notify"],
+        default_value="poll",
+        help="""How edited files are found before each cell. ``poll``: one ``stat`` per watched
+        file. ``notify``: a background thread collects the changes the operating system reports
+        (needs the ``watchfiles`` package); each cell then only drains them, whatever the number
+        of modules. Polling is used whenever notification is unavailable or not yet running
+        (``%hotreload status`` says which is in effect).""",
+    ).tag(config=True)
+
     strict = Bool(
         False,
         help="""Re-raise hotreload's own internal errors instead of reporting them. For the

@@ -456,14 +456,27 @@ class Watcher:
         self.discover()
 
     # --- detecting changes -------------------------------------------------------------------
-    def poll(self, force: Iterable[str] = ()) -> tuple[list[Change], list[Problem]]:
-        """Stat every watched file; return those whose content changed, and unreadable ones."""
+    def poll(
+        self, force: Iterable[str] = (), only: set[str] | None = None
+    ) -> tuple[list[Change], list[Problem]]:
+        """Stat every watched file; return those whose content changed, and unreadable ones.
+
+        ``only``: the paths a change notifier reported; the other files are known unchanged
+        (forced modules and failed ones waiting on another file are still looked at).
+        """
         forced = set(force)
         stat = self._stat
         suspects: list[tuple[TrackedModule, os.stat_result | OSError]] = []
+        candidates: Iterable[TrackedModule] = self.tracked.values()
+        if only is not None:
+            candidates = [
+                t
+                for t in self.tracked.values()
+                if t.path in only or t.name in forced or t.failed_because
+            ]
         # The idle-cell hot path: one stat and a few comparisons per watched module. Modules
         # removed from sys.modules were dropped by discover(), which check() runs first.
-        for tracked in self.tracked.values():
+        for tracked in candidates:
             try:
                 result = stat(tracked.path)
             except OSError as exc:

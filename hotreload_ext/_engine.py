@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import time
 import traceback
 from collections import deque
@@ -23,6 +24,7 @@ from ._detect import (
 )
 from ._diff import ParsedSource, diff_sources, parse_source
 from ._graph import imported_modules, order_modules
+from ._notify import ChangeNotifier
 from ._rebind import Namespace, rebind_imports
 from ._region import MIN_LINES, anchors_of, find_region, parse_region, region_is_isolated
 from ._reload import UserCodeError, full_rerun_reason, reload_module
@@ -65,6 +67,9 @@ class Reloader:
         self.namespaces: list[Namespace] = []
         self._last_parsed: tuple[str, bytes, ParsedSource] | None = None
         self._region_sources: dict[str, ParsedSource] = {}
+        # Optional change notification (watchfiles); None means polling.
+        self.notifier: ChangeNotifier | None = None
+        self._notified_dirs: frozenset[str] = frozenset()
         # Where the time of the last check that reloaded something went, by stage, and how
         # long the recent idle checks took (for `%hotreload timings`).
         self.last_timings: dict[str, float] = {}
@@ -98,7 +103,7 @@ class Reloader:
         unknown = [name for name in forced if name not in self.watcher.tracked]
         if unknown:
             raise KeyError(", ".join(unknown))
-        changes, problems = self.watcher.poll(forced)
+        changes, problems = self.watcher.poll(forced, self._notified_paths())
         clock = _lap(timings, "detect (stat, read, hash)", started)
         report.checked = len(self.watcher.tracked)
         report.notices += [ModuleNotice(p.tracked.name, p.message) for p in problems]
@@ -138,6 +143,41 @@ class Reloader:
         self.discover()
         self._finish(report, started)
         return report
+
+    def use_notifications(self, enabled: bool) -> str:
+        """Switch between polling and change notification; returns the mode now in effect."""
+        if not enabled:
+            if self.notifier is not None:
+                self.notifier.stop()
+            self.notifier = None
+            return self.detection
+        if self.notifier is None:
+            self.notifier = ChangeNotifier()
+            self._notified_dirs = frozenset()
+        return self.detection
+
+    @property
+    def detection(self) -> str:
+        """How changes are found: polling, or change notification (and why it fell back)."""
+        notifier = self.notifier
+        if notifier is None:
+            return "polling before each cell"
+        if notifier.is_running:
+            return "change notification (watchfiles) before each cell"
+        reason = notifier.reason or "starting"
+        return f"polling before each cell (change notification unavailable: {reason})"
+
+    def _notified_paths(self) -> set[str] | None:
+        """The files the notifier saw change, or None to poll every file."""
+        notifier = self.notifier
+        if notifier is None:
+            return None
+        dirs = frozenset(os.path.dirname(t.path) for t in self.watcher.tracked.values())
+        if dirs != self._notified_dirs:
+            # New directories: the notifier restarts, and polls everything until it runs.
+            self._notified_dirs = dirs
+            notifier.update(dirs)
+        return notifier.drain()
 
     def _finish(self, report: CycleReport, started: float) -> None:
         report.seconds = time.perf_counter() - started

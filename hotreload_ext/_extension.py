@@ -53,6 +53,8 @@ class Extension:
         )
         self.settings.observe(self._patterns_changed, names=["watch", "exclude"])
         self.settings.observe(self._flags_changed, names=["selective", "strict"])
+        self.settings.observe(self._detection_changed, names=["detection"])
+        self.reloader.use_notifications(self.settings.detection == "notify")
 
     # --- hooks -------------------------------------------------------------------------------
     def pre_run_cell(self, info: object = None) -> None:
@@ -129,6 +131,9 @@ class Extension:
     def _patterns_changed(self, change: Bunch) -> None:
         self.reloader.set_patterns(self.settings.watch, self.settings.exclude)
 
+    def _detection_changed(self, change: Bunch) -> None:
+        self.reloader.use_notifications(self.settings.detection == "notify")
+
     def _flags_changed(self, change: Bunch) -> None:
         self.reloader.selective = self.settings.selective
         self.reloader.strict = self.settings.strict
@@ -158,6 +163,8 @@ def unload(shell: Any) -> None:
     extension = _loaded.pop(shell, None)
     if extension is None:
         return
+    # The notifier's thread (if any) stops with the extension.
+    extension.reloader.use_notifications(False)
     for event, callback in (
         ("pre_run_cell", extension.pre_run_cell),
         ("post_run_cell", extension.post_run_cell),

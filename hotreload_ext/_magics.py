@@ -157,7 +157,7 @@ class HotReloadMagics(Magics):
         state = "on" if settings.enabled else "off"
         mode = "statement-level" if settings.selective else "whole-module"
         lines = [
-            f"hotreload: {state}; polling before each cell; {mode} reloads; "
+            f"hotreload: {state}; {reloader.detection}; {mode} reloads; "
             f"verbosity {settings.verbosity}",
             f"  watching {plural(len(reloader.watched), 'module')} "
             f"({reloader.watcher.memory() / 1024:.1f} KiB kept); "

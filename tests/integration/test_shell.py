@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -352,3 +353,37 @@ def test_timings_show_the_idle_cost_and_each_stage_of_the_last_reload(
     assert "last reload:" in out
     for stage in ("detect (stat, read, hash)", "parse", "plan", "diff", "patch and commit"):
         assert f"    {stage} " in out
+
+
+def test_change_notification_mode_reloads_and_says_which_mode_is_on(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = files.name("notified")
+    files.write(name, SHAPES)
+    run(shell, f"import {name} as shapes")
+    run(shell, "%config HotReload.detection = 'notify'")
+    try:
+        extension = get_extension(shell)
+        assert extension is not None
+        reloader = extension.reloader
+        # The notifier starts in the background: until it runs, each cell polls.
+        for _ in range(500):
+            run(shell, "pass")
+            if reloader.notifier is not None and reloader.notifier.is_running:
+                break
+            threading.Event().wait(0.01)
+        capsys.readouterr()
+        run(shell, "%hotreload status")
+        assert "change notification (watchfiles)" in capsys.readouterr().out
+        files.write(name, SHAPES.replace("3 * r", "5 * r"))
+        # The event reaches the thread asynchronously: a few cells at most.
+        for _ in range(500):
+            if run(shell, "shapes.area(1)") == 5:
+                break
+            threading.Event().wait(0.01)
+        assert run(shell, "shapes.area(1)") == 5
+    finally:
+        run(shell, "%config HotReload.detection = 'poll'")
+    capsys.readouterr()
+    run(shell, "%hotreload status")
+    assert "polling before each cell" in capsys.readouterr().out
