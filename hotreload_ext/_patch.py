@@ -29,6 +29,7 @@ __all__ = [
     "CLASS_OWN",
     "Patcher",
     "Replacement",
+    "class_attribute",
     "migrate_instances",
     "shift_after",
     "shift_lines",
@@ -348,8 +349,8 @@ class Patcher:
             kept = self.merge(old_value, new_value)
             if kept is not old_value:
                 type.__setattr__(cls, name, kept)
-                set_name = inspect.getattr_static(type(kept), "__set_name__", None)
-                if set_name is not None and kept is new_value:
+                set_name = class_attribute(type(kept), "__set_name__")
+                if set_name is not MISSING and kept is new_value:
                     set_name(kept, cls, name)
 
     def set_members(self, cls: type, gone: list[str], docstring: object = MISSING) -> None:
@@ -465,12 +466,33 @@ def _is_class(value: object) -> bool:
 
 
 def _is_lru_wrapper(value: object) -> bool:
-    # getattr_static: no user `__getattr__`/`__getattribute__` (of the object or of its
-    # metaclass) runs while we merely ask whether this is a cache wrapper.
-    missing = object()
-    if inspect.getattr_static(value, "cache_clear", missing) is missing:
+    # Static lookups only: no user `__getattr__`/`__getattribute__`/`__eq__` (of the object or
+    # of its metaclass) may run while we merely ask whether this is a cache wrapper.
+    if class_attribute(type(value), "cache_clear") is MISSING:
         return False
-    return inspect.getattr_static(value, "__wrapped__", missing) is not missing
+    own = _own_attributes(value)
+    return "__wrapped__" in own or class_attribute(type(value), "__wrapped__") is not MISSING
+
+
+def class_attribute(cls: type, name: str) -> Any:
+    """``name`` looked up in ``cls``'s MRO dicts, running no user code; MISSING if absent.
+
+    ``inspect.getattr_static`` is not enough: on Python 3.13 it compares classes with ``in``,
+    which calls a metaclass ``__eq__``.
+    """
+    for klass in type.__getattribute__(cls, "__mro__"):
+        namespace = type.__getattribute__(klass, "__dict__")
+        if name in namespace:
+            return namespace[name]
+    return MISSING
+
+
+def _own_attributes(value: object) -> dict[str, Any]:
+    try:
+        attributes = object.__getattribute__(value, "__dict__")
+    except AttributeError:
+        return {}
+    return attributes if type(attributes) is dict else {}
 
 
 def _slots(cls: type) -> tuple[str, ...] | None:

@@ -31,7 +31,6 @@ import abc
 import ast
 import copy
 import functools
-import inspect
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from typing import Any
 
 from ._diff import ParsedSource, Statement, body_statements, header_key
 from ._journal import MISSING
-from ._patch import CLASS_OWN, Patcher
+from ._patch import CLASS_OWN, Patcher, class_attribute
 
 __all__ = ["ClassEdit", "update_class", "update_function"]
 
@@ -111,7 +110,7 @@ def _refresh_wrappers(
 ) -> None:
     """Clear the caches around ``raw`` and update the docstring ``functools.wraps`` copied."""
     for wrapper in wrappers:
-        if callable(inspect.getattr_static(type(wrapper), "cache_clear", None)):
+        if class_attribute(type(wrapper), "cache_clear") is not MISSING:
             patcher.clear_cache(wrapper)
         attributes = _own_dict(wrapper)
         if attributes.get("__wrapped__") is raw and wrapper.__doc__ == old_doc:
