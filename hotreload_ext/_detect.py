@@ -361,28 +361,42 @@ class Watcher:
         self._read = read
         self._seen_count = -1
         self._seen_last: str | None = None
+        self._seen_last_module: object = None
         self._considered: dict[str, int] = {}
+        # Counts changes to the set of tracked modules, so derived data (the directories a
+        # change notifier watches, the path index) is rebuilt only when it moved.
+        self.generation = 0
+        self._by_path: dict[str, list[TrackedModule]] = {}
+        self._by_path_generation = -1
+        # Modules whose last version failed: the engine keeps this up to date.
+        self.waiting: set[str] = set()
         # User modules that cannot be watched (no source), reported once by the engine.
         self.unwatchable: list[tuple[str, str]] = []
 
     # --- discovering modules ---------------------------------------------------------------
     def discover(self) -> list[TrackedModule]:
         """Start tracking modules imported since the last call, from their current source."""
-        # A watched module deleted from sys.modules (and maybe imported again) can leave the
-        # registry's size and last key as they were: look for those with one lookup each.
-        registered = self.modules.get
-        for stale in [t for t in self.tracked.values() if registered(t.name) is not t.module]:
-            del self.tracked[stale.name]
-            self._considered.pop(stale.name, None)
-            self._seen_count = -1
         count = len(self.modules)
         # Registries iterate in insertion order (sys.modules is a dict).
         last = next(reversed(cast("dict[str, object]", self.modules)), None) if count else None
-        # sys.modules only grows at its end, so an unchanged size and last key mean nothing was
-        # imported: the idle-cell case costs O(watched) lookups, not O(loaded modules).
-        if count == self._seen_count and last == self._seen_last:
+        last_module = self.modules.get(last) if last is not None else None
+        # sys.modules only grows at its end, so an unchanged size, last key and last module mean
+        # nothing was imported or removed: the idle cell costs O(1), whatever is loaded.
+        # (Deleting k modules, then registering k others with the previous last name and object
+        # last, would go unseen; no import pattern does that.)
+        if (
+            count == self._seen_count
+            and last == self._seen_last
+            and last_module is self._seen_last_module
+        ):
             return []
-        self._seen_count, self._seen_last = count, last
+        # A watched module deleted from sys.modules (and maybe imported again): one lookup each.
+        registered = self.modules.get
+        for stale in [t for t in self.tracked.values() if registered(t.name) is not t.module]:
+            del self.tracked[stale.name]
+            self.generation += 1
+            self._considered.pop(stale.name, None)
+        self._seen_count, self._seen_last, self._seen_last_module = count, last, last_module
         added: list[TrackedModule] = []
         for name, module in list(self.modules.items()):
             if self._considered.get(name) == id(module):
@@ -408,7 +422,8 @@ class Watcher:
         """Track ``module`` from its current source, if it is a user module."""
         path = self.filter.source_path(name, module)
         if path is None:
-            self.tracked.pop(name, None)
+            if self.tracked.pop(name, None) is not None:
+                self.generation += 1
             return None
         current = self.tracked.get(name)
         if current is not None and current.module is module:
@@ -444,6 +459,7 @@ class Watcher:
             record.digest = b""
             record.stamp = _UNKNOWN_STAMP
         self.tracked[name] = record
+        self.generation += 1
         return record
 
     def refilter(self) -> None:
@@ -453,7 +469,26 @@ class Watcher:
         for name in list(self.tracked):
             if self.filter.source_path(name, self.tracked[name].module) is None:
                 del self.tracked[name]
+                self.generation += 1
         self.discover()
+
+    def _notified(self, only: set[str], forced: set[str]) -> list[TrackedModule]:
+        """The tracked modules at the notified paths, forced ones and ones awaiting a retry."""
+        if self._by_path_generation != self.generation:
+            self._by_path = {}
+            for tracked in self.tracked.values():
+                self._by_path.setdefault(tracked.path, []).append(tracked)
+            self._by_path_generation = self.generation
+        picked = {id(t): t for path in only for t in self._by_path.get(path, ())}
+        for name in forced:
+            if name in self.tracked:
+                picked[id(self.tracked[name])] = self.tracked[name]
+        for name in self.waiting:
+            # Failed versions waiting on another file (which may not be a watched module).
+            waiting = self.tracked.get(name)
+            if waiting is not None and waiting.failed_because:
+                picked[id(waiting)] = waiting
+        return list(picked.values())
 
     # --- detecting changes -------------------------------------------------------------------
     def poll(
@@ -469,11 +504,7 @@ class Watcher:
         suspects: list[tuple[TrackedModule, os.stat_result | OSError]] = []
         candidates: Iterable[TrackedModule] = self.tracked.values()
         if only is not None:
-            candidates = [
-                t
-                for t in self.tracked.values()
-                if t.path in only or t.name in forced or t.failed_because
-            ]
+            candidates = self._notified(only, forced)
         # The idle-cell hot path: one stat and a few comparisons per watched module. Modules
         # removed from sys.modules were dropped by discover(), which check() runs first.
         for tracked in candidates:

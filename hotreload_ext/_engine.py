@@ -70,6 +70,7 @@ class Reloader:
         # Optional change notification (watchfiles); None means polling.
         self.notifier: ChangeNotifier | None = None
         self._notified_dirs: frozenset[str] = frozenset()
+        self._notified_generation = -1
         # Where the time of the last check that reloaded something went, by stage, and how
         # long the recent idle checks took (for `%hotreload timings`).
         self.last_timings: dict[str, float] = {}
@@ -154,6 +155,7 @@ class Reloader:
         if self.notifier is None:
             self.notifier = ChangeNotifier()
             self._notified_dirs = frozenset()
+            self._notified_generation = -1
         return self.detection
 
     @property
@@ -172,11 +174,13 @@ class Reloader:
         notifier = self.notifier
         if notifier is None:
             return None
-        dirs = frozenset(os.path.dirname(t.path) for t in self.watcher.tracked.values())
-        if dirs != self._notified_dirs:
-            # New directories: the notifier restarts, and polls everything until it runs.
-            self._notified_dirs = dirs
-            notifier.update(dirs)
+        if self.watcher.generation != self._notified_generation:
+            self._notified_generation = self.watcher.generation
+            dirs = frozenset(os.path.dirname(t.path) for t in self.watcher.tracked.values())
+            if dirs != self._notified_dirs:
+                # New directories: the notifier restarts, and polls everything until it runs.
+                self._notified_dirs = dirs
+                notifier.update(dirs)
         return notifier.drain()
 
     def _finish(self, report: CycleReport, started: float) -> None:
@@ -234,6 +238,7 @@ class Reloader:
             self._fail(report, change, exc, internal=True)
         else:
             tracked.accept(change.data, change.digest, change.stamp)
+            self.watcher.waiting.discard(tracked.name)
             # The module is usually edited again next: keep its parse for the next diff.
             self._last_parsed = (tracked.name, change.digest, new) if new.region is None else None
             rebound: list[str] = []
@@ -251,6 +256,7 @@ class Reloader:
         self, report: CycleReport, change: Change, exc: BaseException, *, internal: bool = False
     ) -> None:
         tracked = change.tracked
+        self.watcher.waiting.add(tracked.name)
         # A fix saved to another file the error went through (a module this one imports)
         # retries this version.
         causes = () if internal else files_in_failure(exc, tracked.path)

@@ -86,33 +86,34 @@ def rebind_imports(
     namespaces = list(namespaces)
     rebound: list[str] = []
     # A package that re-exports `from .core import VERSION` passes the new object on: its own
-    # importers (`from pkg import VERSION`) are rebound in turn.
-    pending: list[tuple[str, Mapping[str, tuple[Any, Any]]]] = [(module_name, changes)]
+    # importers (`from pkg import VERSION`) are rebound in the next round. One scan of every
+    # namespace per round (rounds = re-export depth), not one per rebound importer.
+    current: dict[str, Mapping[str, tuple[Any, Any]]] = {module_name: changes}
     done: set[tuple[str, str]] = set()
-    while pending:
-        source_module, current = pending.pop()
-        fresh = {k: v for k, v in current.items() if (source_module, k) not in done}
-        done |= {(source_module, k) for k in fresh}
-        passed_on = _rebind_once(source_module, fresh, namespaces, rebound)
-        pending += list(passed_on.items())
+    while current:
+        fresh = {
+            source: {k: v for k, v in names.items() if (source, k) not in done}
+            for source, names in current.items()
+        }
+        done |= {(source, k) for source, names in fresh.items() for k in names}
+        current = dict(_rebind_round(fresh, namespaces, rebound))
     return rebound
 
 
-def _rebind_once(
-    module_name: str,
-    changes: Mapping[str, tuple[Any, Any]],
+def _rebind_round(
+    changes: Mapping[str, Mapping[str, tuple[Any, Any]]],
     namespaces: list[Namespace],
     rebound: list[str],
 ) -> dict[str, dict[str, tuple[Any, Any]]]:
     """One round of :func:`rebind_imports`; returns the rebindings made in module namespaces."""
     passed_on: dict[str, dict[str, tuple[Any, Any]]] = {}
-    if not changes:
+    old_ids = {id(old) for names in changes.values() for old, _ in names.values()}
+    if not old_ids:
         return passed_on
     # Several changed names may have held the same old object (`X = 0`, `Y = 0`): a binding
     # is matched to its name through its import statement, not through the object.
-    old_ids = {id(old) for old, _ in changes.values()}
-    names = "|".join(re.escape(name) for name in changes)
-    hint = re.compile(rf"\bimport\b[^\n]*\b({names})\b")
+    all_names = sorted({name for names in changes.values() for name in names})
+    hint = re.compile(rf"\bimport\b[^\n]*\b({'|'.join(re.escape(n) for n in all_names)})\b")
     for namespace in namespaces:
         mapping = namespace.mapping
         candidates = [alias for alias, value in list(mapping.items()) if id(value) in old_ids]
@@ -130,9 +131,10 @@ def _rebind_once(
                 continue
         for alias in candidates:
             source, name = imports.get(alias, ("", ""))
-            if source != module_name or name not in changes:
+            names = changes.get(source)
+            if names is None or name not in names:
                 continue
-            old, new = changes[name]
+            old, new = names[name]
             if mapping.get(alias) is old:
                 mapping[alias] = new
                 rebound.append(f"{alias} in {namespace.label}")
