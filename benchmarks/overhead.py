@@ -25,14 +25,11 @@ to ``benchmarks/_results/`` (git-ignored). Nothing here asserts a speed: it repo
 from __future__ import annotations
 
 import argparse
-import compileall
-import importlib.metadata
 import importlib.util
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,166 +37,31 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-CONFIGS = ("none", "autoreload", "hotreload")
-LABELS = {"none": "none", "autoreload": "autoreload 2", "hotreload": "hotreload"}
-SCENARIOS = ("user", "heavy")
-PREFIX = "hrb_mod_"
-# Imported in the "heavy" scenario when installed (find_spec), to show how each extension's idle
-# cost scales with modules that are not the user's. Missing ones are skipped.
-THIRD_PARTY = ("numpy", "pandas", "scipy", "sympy")
-# Standard-library packages IPython does not import itself: they make the heavy scenario heavier
-# even on a machine with none of THIRD_PARTY, since %autoreload stats every module with a file.
-STDLIB_EXTRA = (
-    "argparse",
-    "asyncio",
-    "concurrent.futures",
-    "csv",
-    "decimal",
-    "difflib",
-    "email.mime.multipart",
-    "http.client",
-    "logging.handlers",
-    "multiprocessing.pool",
-    "sqlite3",
-    "tarfile",
-    "unittest.mock",
-    "urllib.request",
-    "xml.dom.minidom",
-    "xml.etree.ElementTree",
-    "zipfile",
+import _common
+from _common import (
+    CONFIGS,
+    LABELS,
+    ROOT,
+    STDLIB_EXTRA,
+    THIRD_PARTY,
+    HookTimer,
+    callbacks_before,
+    cpu_model,
+    filesystem_of,
+    generate_modules,
+    load_configuration,
+    make_shell,
+    module_name,
+    module_source,
+    source_revision,
+    version_of,
+    worker_env,
 )
-# Generated files get mtimes this far in the past: hotreload re-hashes a file whose mtime is
-# within 2 s of when it was stamped ("racily clean", as git does). That only happens in the few
-# cells right after a save; the steady idle cost measured here must not include it.
-PAST_NS = 600 * 10**9
-EVENTS = ("pre_run_cell", "pre_execute", "post_execute", "post_run_cell")
-ROOT = Path(__file__).resolve().parent
 
-
-# --- the generated user modules ----------------------------------------------------------------
-def module_name(index: int) -> str:
-    return f"{PREFIX}{index:04d}"
-
-
-def helper_line(index: int, version: int) -> str:
-    """The one line an edit changes; both versions have the same length, like a typo fix."""
-    return f"    return x * SCALE_{index:04d} + {1 + version}\n"
-
-
-def module_source(index: int, version: int = 0) -> str:
-    """A realistic small module: constants, functions, a class, a dataclass, some imports.
-
-    Two out of three modules import two earlier ones (by ``from`` and plain ``import``), so the
-    set has a dependency graph like a real project's rather than 500 isolated files.
-    """
-    deps = ""
-    uses = "0"
-    if index and index % 3:
-        a, b = index - 1, index // 2
-        deps = (
-            f"from {module_name(a)} import helper_{a:04d} as _dep_a\n"
-            f"import {module_name(b)} as _dep_b\n"
-        )
-        uses = f"_dep_a(1) + _dep_b.SCALE_{b:04d}"
-    i = f"{index:04d}"
-    return (
-        f'"""Generated benchmark module {index}: constants, functions and classes."""\n\n'
-        "from __future__ import annotations\n\n"
-        "import math\n"
-        "from dataclasses import dataclass, field\n"
-        f"{deps}\n"
-        f"SCALE_{i} = {index}\n"
-        f'NAMES = ("alpha", "beta", "gamma", "m{i}")\n'
-        f'LIMITS = {{"low": {index}, "high": {index + 100}}}\n\n\n'
-        f"def helper_{i}(x):\n"
-        '    """Scale x (the function the reload benchmark edits)."""\n'
-        f"{helper_line(index, version)}\n\n"
-        f"def combine_{i}(values):\n"
-        "    total = 0\n"
-        "    for value in values:\n"
-        f"        total += helper_{i}(value)\n"
-        f"    return total + {uses}\n\n\n"
-        f"def describe_{i}(name: str) -> str:\n"
-        f'    return f"{{name}}-{i}-{{len(NAMES)}}"\n\n\n'
-        f"class Model{i}:\n"
-        '    """A small class with state, methods and a property."""\n\n'
-        f'    kind = "model-{i}"\n\n'
-        "    def __init__(self, weight: float = 1.0) -> None:\n"
-        "        self.weight = weight\n\n"
-        "    def predict(self, x):\n"
-        f"        return helper_{i}(x) * self.weight\n\n"
-        "    @property\n"
-        "    def norm(self) -> float:\n"
-        "        return math.sqrt(self.weight * self.weight)\n\n"
-        "    def __repr__(self) -> str:\n"
-        f'        return f"Model{i}(weight={{self.weight}})"\n\n\n'
-        "@dataclass\n"
-        f"class Record{i}:\n"
-        "    key: str\n"
-        "    value: float = 0.0\n"
-        "    tags: list[str] = field(default_factory=list)\n\n"
-        "    def scaled(self) -> float:\n"
-        f"        return self.value * SCALE_{i}\n\n\n"
-        f"DEFAULT = Model{i}()\n"
-    )
-
-
-def generate_modules(directory: Path, count: int) -> None:
-    """Write the modules, date them in the past, and compile them once for every worker."""
-    past = time.time_ns() - PAST_NS
-    for index in range(count):
-        path = directory / f"{module_name(index)}.py"
-        path.write_text(module_source(index), encoding="utf-8")
-        # Distinct mtimes, like files saved at different moments.
-        stamp = past - index * 1_000_000
-        os.utime(path, ns=(stamp, stamp))
-    # Compile after dating the sources (pyc headers record the source mtime), so every worker
-    # imports from the same valid bytecode instead of the first one paying to compile.
-    compileall.compile_dir(str(directory), quiet=1)
+SCENARIOS = ("user", "heavy")
 
 
 # --- the worker: one configuration in one fresh process ----------------------------------------
-class HookTimer:
-    """Wraps the event callbacks an extension registered and adds up their wall and CPU time."""
-
-    def __init__(self) -> None:
-        self.wall: dict[str, int] = dict.fromkeys(EVENTS, 0)
-        self.cpu: dict[str, int] = dict.fromkeys(EVENTS, 0)
-        self.profiler: Any = None
-
-    def install(self, shell: Any, before: dict[str, list[Any]]) -> list[str]:
-        """Wrap every callback that was not registered before the extension was loaded."""
-        wrapped = []
-        for event in EVENTS:
-            callbacks = shell.events.callbacks[event]
-            for position, func in enumerate(callbacks):
-                if func not in before[event]:
-                    callbacks[position] = self._timed(event, func)
-                    wrapped.append(f"{event}: {getattr(func, '__qualname__', func)}")
-        return wrapped
-
-    def _timed(self, event: str, func: Callable[..., Any]) -> Callable[..., Any]:
-        wall, cpu = self.wall, self.cpu
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            if self.profiler is not None:
-                self.profiler.enable()
-            w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                cpu[event] += time.thread_time_ns() - c0
-                wall[event] += time.perf_counter_ns() - w0
-                if self.profiler is not None:
-                    self.profiler.disable()
-
-        return timed
-
-    def reset(self) -> None:
-        for event in EVENTS:
-            self.wall[event] = self.cpu[event] = 0
-
-
 class Samples:
     """Per-cell samples (nanoseconds) of one phase of a worker."""
 
@@ -322,22 +184,10 @@ def worker(spec_path: str) -> None:
     """Measure one configuration in this (fresh) process and write the results as JSON."""
     spec = json.loads(Path(spec_path).read_text())
     sys.path.insert(0, spec["moddir"])
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    config = Config()
-    # No history file: the benchmark must not touch (or be slowed by) a real profile's database.
-    config.HistoryManager.hist_file = ":memory:"
-    shell = InteractiveShell.instance(config=config)
-    before = {event: list(shell.events.callbacks[event]) for event in EVENTS}
+    shell = make_shell()
+    before = callbacks_before(shell)
     result: dict[str, Any] = {key: spec[key] for key in ("config", "scenario", "round")}
-    if spec["config"] == "autoreload":
-        shell.run_line_magic("load_ext", "autoreload")
-        shell.run_line_magic("autoreload", "2")
-        reloader = shell.magics_manager.registry["AutoreloadMagics"]._reloader
-        result["deduperreload"] = bool(reloader.deduper_reloader.enabled)
-    elif spec["config"] == "hotreload":
-        shell.run_line_magic("load_ext", "hotreload")
+    result.update(load_configuration(shell, spec["config"]))
     timer = HookTimer()
     result["wrapped"] = timer.install(shell, before)
 
@@ -408,51 +258,6 @@ def pooled(runs: list[dict[str, Any]], phase: str, key: str) -> list[int]:
             container = container.get("samples", {})
         values += container.get(key, [])
     return values
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def filesystem_of(path: str) -> str:
-    """The filesystem type holding ``path`` (stat costs differ between ext4, tmpfs, overlay)."""
-    best, kind = "", "unknown"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            fields = line.split()
-            if len(fields) > 2 and path.startswith(fields[1]) and len(fields[1]) > len(best):
-                best, kind = fields[1], fields[2]
-    except OSError:
-        pass
-    return kind
-
-
-def source_revision() -> str:
-    """The commit benchmarked, with ``-dirty`` when the work tree has uncommitted changes."""
-    try:
-        process = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError:
-        return "unknown"
-    return process.stdout.strip() or "unknown"
-
-
-def version_of(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def fmt(value: float | None, unit: str = "") -> str:
@@ -597,18 +402,7 @@ def print_breakdown(runs: list[dict[str, Any]]) -> None:
 
 def run_worker(spec: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, Any]:
     tag = f"{spec['scenario']}-{spec['config']}-{spec['round']}"
-    spec_path, out = workdir / f"{tag}.spec.json", workdir / f"{tag}.out.json"
-    spec_path.write_text(json.dumps({**spec, "out": str(out)}))
-    process = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--worker", str(spec_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if process.returncode != 0:
-        sys.exit(f"worker {tag} failed ({process.returncode}):\n{process.stderr[-4000:]}")
-    return dict(json.loads(out.read_text()))
+    return _common.run_worker(Path(__file__).resolve(), spec, workdir, env, tag)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -650,8 +444,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         moddir = workdir / "modules"
         moddir.mkdir()
         generate_modules(moddir, args.modules)
-        # A private IPython directory: never read or write the user's real profile.
-        env = {**os.environ, "IPYTHONDIR": str(workdir / "ipython"), "PYTHONHASHSEED": "0"}
+        env = worker_env(workdir)
         base = {
             "moddir": str(moddir),
             "modules": args.modules,

@@ -1,0 +1,184 @@
+"""The speed suite: every target of the speed issue, side by side with ``%autoreload 2``.
+
+Run from the repository root (``scripts/bench`` makes a virtual environment with the heavy
+packages and runs this)::
+
+    python benchmarks/suite.py            # full sizes, 3 rounds: tens of minutes on 2 cores
+    python benchmarks/suite.py --quick    # small sizes, 1 round: a smoke run
+    python benchmarks/suite.py --only idle --rounds 5
+
+The parent generates the modules every scenario needs into a temporary directory, then runs each
+(scenario, configuration) pair in a fresh worker process (this file with ``--worker``), in rounds
+that interleave the configurations, so that load from other jobs on the machine spreads over all
+of them alike. A worker builds a real ``InteractiveShell``, loads nothing, ``%autoreload 2`` or
+hotreload, imports the scenario's modules in a cell, and measures: the CPU time (``thread_time``
+of the main thread) spent inside the callbacks the extension registered, for idle cells or for
+the cell after an edit; memory (RSS, tracemalloc); or a component directly. The parent pools the
+samples of all rounds and prints one table of medians, ratios and targets, then the details.
+Nothing here asserts a speed: it reports figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import _common
+from _common import (
+    LABELS,
+    ROOT,
+    THIRD_PARTY,
+    cpu_model,
+    filesystem_of,
+    source_revision,
+    version_of,
+    worker_env,
+)
+from _generated import FULL, QUICK, generate
+from _scenarios import SCENARIOS, Context, notify_mode_available
+from _table import Runs, build_table, print_details, print_table
+
+SCRIPT = Path(__file__).resolve()
+
+
+# --- the worker -------------------------------------------------------------------------------
+def worker(spec_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    for directory in spec["dirs"].values():
+        sys.path.insert(0, directory)
+    ctx = Context(spec)
+    SCENARIOS[spec["scenario"]].run(ctx)
+    result = {
+        "scenario": spec["scenario"],
+        "config": spec["config"],
+        "round": spec["round"],
+        "metrics": ctx.metrics,
+        "info": ctx.info,
+    }
+    Path(spec["out"]).write_text(json.dumps(result))
+
+
+# --- orchestration -------------------------------------------------------------------------------
+def missing_packages() -> list[str]:
+    """Packages the suite uses that are not importable here (for scripts/bench)."""
+    wanted = [*THIRD_PARTY, "watchfiles"]
+    return [name for name in wanted if importlib.util.find_spec(name) is None]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, 1 round (smoke run)")
+    parser.add_argument("--rounds", type=int, help="rounds of every configuration (default 3)")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="TEXT", help="scenarios whose name has TEXT"
+    )
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--missing", action="store_true", help="print missing packages and exit")
+    parser.add_argument("--json", type=Path, help="where to write raw results")
+    parser.add_argument("--no-json", action="store_true", help="do not write raw results")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        worker(args.worker)
+        return
+    if args.missing:
+        print(" ".join(missing_packages()))
+        return
+    sizes = QUICK if args.quick else FULL
+    rounds = args.rounds or (1 if args.quick else 3)
+    chosen = [s for s in SCENARIOS.values() if not args.only or any(t in s.name for t in args.only)]
+    if args.list:
+        for s in chosen:
+            configs = ", ".join(LABELS[c] for c in s.configs)
+            print(f"{s.name:18} {s.title} [{configs}] {s.params(sizes)}")
+        return
+    missing = missing_packages()
+    if missing:
+        print(
+            f"note: not installed: {', '.join(missing)}. The heavy scenarios use what is there;"
+            " for the full suite run scripts/bench, or: pip install -e '.[bench]'"
+            f" (or: pip install {' '.join(missing)})",
+            file=sys.stderr,
+        )
+    skipped: dict[str, str] = {}
+    if not notify_mode_available():
+        for s in chosen:
+            if s.requires == "notify-mode":
+                skipped[s.name] = "not available (no HotReload.detection = 'notify' here)"
+    active = [s for s in chosen if s.name not in skipped]
+
+    started = time.perf_counter()
+    revision = source_revision()  # taken first: the tree may change while the suite runs
+    load_before = os.getloadavg()
+    runs: Runs = {}
+    with tempfile.TemporaryDirectory(prefix="hotreload-suite-") as tmp:
+        workdir = Path(tmp)
+        print("generating modules ...", file=sys.stderr)
+        dirs = generate(workdir / "modules", sizes)
+        env = worker_env(workdir)
+        for round_ in range(rounds):
+            for scenario in active:
+                if round_ >= scenario.max_rounds:
+                    continue
+                for config in scenario.configs:
+                    spec = {
+                        "scenario": scenario.name,
+                        "config": config,
+                        "round": round_,
+                        "params": scenario.params(sizes),
+                        "dirs": dirs,
+                    }
+                    t0 = time.perf_counter()
+                    tag = f"{scenario.name}-{config}-{round_}"
+                    run = _common.run_worker(SCRIPT, spec, workdir, env, tag)
+                    runs.setdefault((scenario.name, config), []).append(run)
+                    print(
+                        f"[round {round_ + 1}/{rounds}] {scenario.name:17} {LABELS[config]:22}"
+                        f" {time.perf_counter() - t0:6.1f} s",
+                        file=sys.stderr,
+                    )
+        fs = filesystem_of(str(workdir))
+    elapsed = time.perf_counter() - started
+
+    print("\nhotreload speed suite" + (" (--quick: small sizes)" if args.quick else ""))
+    print(
+        f"Python {platform.python_version()}, IPython {version_of('ipython')},"
+        f" hotreload git {revision}; {', '.join(f'{n} {version_of(n)}' for n in THIRD_PARTY)},"
+        f" watchfiles {version_of('watchfiles')}"
+    )
+    print(
+        f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; {platform.system()}"
+        f" {platform.release()}; modules on {fs}; load average before/after"
+        f" {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}; {rounds} round(s), {elapsed:.0f} s"
+    )
+    print(
+        "Times: median CPU time (thread_time of the main thread) inside the callbacks each"
+        " extension registered, per cell; the `none` column is the whole cell's CPU time with no"
+        " extension, for scale. Ratios: hotreload / %autoreload 2 unless the row says otherwise.\n"
+    )
+    table = build_table(runs, sizes, skipped)
+    print_table(table)
+    print_details(runs)
+    if not args.no_json:
+        path = args.json or ROOT / "_results" / time.strftime("suite-%Y%m%d-%H%M%S.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        serial = {f"{s}|{c}": group for (s, c), group in runs.items()}
+        meta = {"args": {k: str(v) for k, v in vars(args).items()}, "elapsed": elapsed}
+        path.write_text(json.dumps({"meta": meta, "sizes": sizes.__dict__, "runs": serial}))
+        print(f"\nraw results: {path}")
+
+
+if __name__ == "__main__":
+    main()
