@@ -149,6 +149,7 @@ class Func(Item):
     alias: bool = False  # imported callee/read bound with `from m import name as name_as`
     counts: bool = False  # counts its calls in the module's CACHE
     doc: str | None = None
+    kwonly: bool = False  # `k` is keyword-only (its default lives in __kwdefaults__)
 
     def def_deps(self) -> list[int]:
         return [d for d in (self.default, self.deco) if d is not None]
@@ -254,6 +255,12 @@ class World:
     def users(self, uid: int) -> list[Item]:
         """Alive items whose definition needs ``uid``."""
         return [self.items[u] for mod in self.order for u in mod if uid in self.items[u].def_deps()]
+
+    def callers(self, uid: int) -> list[Item]:
+        """Alive items whose code reads ``uid`` when called."""
+        return [
+            self.items[u] for mod in self.order for u in mod if uid in self.items[u].call_refs()
+        ]
 
     def has_foreign_users(self, uid: int) -> bool:
         module = self.items[uid].module
@@ -386,7 +393,8 @@ class World:
         if item.deco is not None:
             lines.append(f"@{self.ref(item.deco, m)}\n")
         default = self.ref(item.default, m) if item.default is not None else str(item.k)
-        lines.append(f"def {item.name}(x, k={default}):\n")
+        star = "*, " if item.kwonly else ""
+        lines.append(f"def {item.name}(x, {star}k={default}):\n")
         if item.doc is not None:
             lines.append(f'    """{item.doc}"""\n')
         if item.counts:
@@ -545,6 +553,7 @@ def change_func(world: World, item: Func, rng: random.Random) -> None:
         consts = [c for c in world.local(module, Const) if world.position(c.uid) < before]
         default = _pick(rng, consts)
         item.default = default.uid if default is not None and rng.random() < 0.7 else None
+        item.kwonly = rng.random() < 0.3
     elif choice == 3:
         decos = [
             d
@@ -707,6 +716,37 @@ def move_item(world: World, module: int, rng: random.Random) -> None:
         order[:] = saved
 
 
+def move_to_module(world: World, module: int, rng: random.Random) -> None:
+    """Move a definition to another module (a refactoring): its callers import it from there.
+
+    Only a definition that needs nothing at import time and that nothing needs at import time
+    (a value computed from it in another module would not be recomputed, see the module
+    docstring); and only where every caller can import it (modules import only lower ones) and
+    calls still cannot recurse.
+    """
+    item = _pick(rng, [world.items[u] for u in world.order[module]])
+    target = rng.randrange(len(world.order))
+    if item is None or target == module or isinstance(item, State):
+        return
+    if item.def_deps() or world.users(item.uid):
+        return
+
+    def comes_before(first: Item, first_module: int, second: Item, second_module: int) -> bool:
+        return first_module < second_module or (
+            first_module == second_module and first.uid < second.uid
+        )
+
+    if not all(
+        comes_before(world.items[r], world.items[r].module, item, target) for r in item.call_refs()
+    ):
+        return
+    if not all(comes_before(item, target, c, c.module) for c in world.callers(item.uid)):
+        return
+    world.order[module].remove(item.uid)
+    item.module = target
+    world.order[target].insert(rng.randint(0, len(world.order[target])), item.uid)
+
+
 def change_doc(world: World, module: int, rng: random.Random) -> None:
     world.docs[module] = (
         None if world.docs[module] else f"Generated module, version {rng.randrange(9)}."
@@ -723,6 +763,7 @@ EDITS: list[Callable[[World, int, random.Random], None]] = [
     remove_item,
     rename_item,
     move_item,
+    move_to_module,
     change_doc,
 ]
 
@@ -1108,8 +1149,8 @@ def one_shot(sources: dict[str, str], order: list[str], workdir: Path) -> FreshR
 
 def _serve(root: Path, lines: Iterator[str], write: Callable[[str], None]) -> None:
     """The worker loop: one JSON request per line in, one JSON answer per line out."""
-    baseline = set(sys.modules)
     sys.path.insert(0, str(root))
+    mine = str(root) + os.sep
     written: dict[str, str] = {}
     for line in lines:
         request = json.loads(line)
@@ -1123,8 +1164,11 @@ def _serve(root: Path, lines: Iterator[str], write: Callable[[str], None]) -> No
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
                 written[name] = text
-        for name in [n for n in sys.modules if n not in baseline]:
-            del sys.modules[name]
+        # Forget every module imported from the directory. Standard-library modules imported
+        # lazily stay (Python 3.13's invalidate_caches() imports importlib.metadata, say).
+        for name, module in list(sys.modules.items()):
+            if (getattr(module, "__file__", None) or "").startswith(mine):
+                del sys.modules[name]
         importlib.invalidate_caches()
         try:
             modules = [importlib.import_module(import_name(n)) for n in request["order"]]

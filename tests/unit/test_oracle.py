@@ -38,6 +38,7 @@ from typing import Any
 import pytest
 
 from hotreload_ext import CycleReport, Reloader
+from hotreload_ext._rebind import Namespace
 from tests.conftest import ModuleFiles, _OnlyPrefix
 from tests.oracle_support import (
     INIT_ARG,
@@ -51,6 +52,7 @@ from tests.oracle_support import (
     first_difference,
     generate_sequence,
     import_name,
+    is_state,
     load_regression,
     module_order,
     normalize,
@@ -62,7 +64,7 @@ from tests.oracle_support import (
 )
 
 SLOW = bool(os.environ.get("HOTRELOAD_SLOW"))
-NORMAL_SEQUENCES = 300
+NORMAL_SEQUENCES = 250
 SEQUENCES = NORMAL_SEQUENCES * 10 if SLOW else NORMAL_SEQUENCES
 STEPS = 6
 REGRESSIONS = Path(__file__).resolve().parent.parent / "regressions"
@@ -145,6 +147,11 @@ class _Replay:
         self.reloader = make_reloader(files.prefix)
         self.modules: list[types.ModuleType] = []
         self.held = HeldReferences()
+        # A host namespace, as IPython's: a cell did `from m import NAME` for every public name.
+        self.user_ns: dict[str, Any] = {}
+        self.user_imports: dict[str, tuple[str, str]] = {}
+        # The names to check: once a module loses a name, the user's binding is theirs.
+        self.user_checked: set[str] = set()
         # The sources the live modules last reloaded from, their last observation, and the
         # state a fresh process counts while observing them.
         self.accepted: dict[str, str] = {}
@@ -180,6 +187,7 @@ class _Replay:
         importlib.invalidate_caches()
         self.modules = [importlib.import_module(import_name(self.names[s])) for s in self.stems]
         self.reloader.discover()
+        self.import_into_user_namespace()
         live = normalize(observe(self.modules))
         difference = first_difference(without_state(live), without_state(fresh.observation))
         if difference:
@@ -213,8 +221,39 @@ class _Replay:
         difference = self.held.check(self.modules)
         if difference:
             return Failure(index, "old reference", difference)
+        difference = self.check_user_namespace(fresh.observation or self.previous)
+        if difference:
+            return Failure(index, "user namespace", difference)
         self.held.capture(self.modules)
         self.base_state = normalize(read_state(self.modules))
+        return None
+
+    def import_into_user_namespace(self) -> None:
+        """``from m import NAME`` for every public name of every module, as a user's cell would."""
+        for module in self.modules:
+            for name, value in vars(module).items():
+                public = not name.startswith("_") and not is_state(name)
+                if public and not isinstance(value, types.ModuleType):
+                    self.user_ns[name] = value
+                    self.user_imports[name] = (module.__name__, name)
+                    self.user_checked.add(name)
+        self.reloader.namespaces.append(
+            Namespace(label="the user namespace", mapping=self.user_ns, imports=self.user_imports)
+        )
+
+    def check_user_namespace(self, expected: Observation) -> str | None:
+        """Each name the user imported behaves like the module's name, while the module has it."""
+        generated = frozenset(m.__name__ for m in self.modules)
+        for alias in sorted(self.user_checked):
+            module, name = self.user_imports[alias]
+            want = expected["modules"][module]["names"].get(name)
+            if want is None:
+                self.user_checked.discard(alias)
+                continue
+            have = normalize(describe(self.user_ns[alias], generated))
+            difference = first_difference(have, want)
+            if difference:
+                return f"`from {module} import {name}` in the user namespace: {difference}"
         return None
 
     def good_step(self, index: int, report: CycleReport, expected: Observation) -> Failure | None:
@@ -322,6 +361,10 @@ def expected_state(
     return want
 
 
+def _full_name(value: Any) -> str:
+    return f"{getattr(value, '__module__', None)}.{getattr(value, '__qualname__', None)}"
+
+
 class HeldReferences:
     """Functions, classes and instances taken from the modules when they first appeared.
 
@@ -333,7 +376,7 @@ class HeldReferences:
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], Any] = {}
-        self.qualnames: dict[tuple[str, str], str] = {}
+        self.full_names: dict[tuple[str, str], str] = {}
         self.instances: dict[tuple[str, str], Any] = {}
 
     def capture(self, modules: list[types.ModuleType]) -> None:
@@ -346,7 +389,7 @@ class HeldReferences:
                     if value.__module__ != module.__name__:
                         continue
                     self.objects[key] = value
-                    self.qualnames[key] = value.__qualname__
+                    self.full_names[key] = f"{value.__module__}.{value.__qualname__}"
                     if isinstance(value, type):
                         with contextlib.suppress(Exception):
                             self.instances[key] = value(INIT_ARG)
@@ -357,16 +400,13 @@ class HeldReferences:
         for key, old in list(self.objects.items()):
             namespace = vars(by_name[key[0]])
             current = namespace.get(key[1])
-            # Only a new version of the same definition (same kind, same qualified name) keeps
-            # the old object's identity; any other object under that name is simply bound to it.
+            # Only a new version of the same definition (same kind, module and qualified name)
+            # keeps the old object's identity; any other object under that name is just bound
+            # to it (a renamed factory's closure, a function moved to another module).
             same_kind = type(current) is type(old) or (
                 isinstance(current, type) and isinstance(old, type)
             )
-            if (
-                current is None
-                or not same_kind
-                or getattr(current, "__qualname__", None) != self.qualnames[key]
-            ):
+            if current is None or not same_kind or _full_name(current) != self.full_names[key]:
                 del self.objects[key]
                 self.instances.pop(key, None)
                 continue
