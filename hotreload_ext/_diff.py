@@ -23,6 +23,7 @@ __all__ = [
     "diff_sources",
     "header_key",
     "make_statement",
+    "match_statements",
     "parse_source",
 ]
 
@@ -222,26 +223,7 @@ def diff_sources(old: ParsedSource | None, new: ParsedSource) -> ModuleDiff:
             moved=(),
             deleted_names=frozenset(),
         )
-    # A multiset, so two identical statements (say, two `print()` calls) match one-to-one.
-    available: Counter[str] = Counter(s.text for s in old.statements)
-    old_lines: dict[str, list[int]] = {}
-    for statement in old.statements:
-        old_lines.setdefault(statement.text, []).append(statement.lineno)
-    changed: set[int] = set()
-    moved: list[tuple[int, int]] = []
-    for index, statement in enumerate(new.statements):
-        if available[statement.text] > 0:
-            available[statement.text] -= 1
-            old_lineno = old_lines[statement.text].pop(0)
-            if old_lineno != statement.lineno:
-                moved.append((index, statement.lineno - old_lineno))
-        else:
-            changed.add(index)
-    removed: list[Statement] = []
-    for statement in old.statements:
-        if available[statement.text] > 0:
-            available[statement.text] -= 1
-            removed.append(statement)
+    changed, moved, removed = match_statements(old.statements, new.statements)
     return ModuleDiff(
         new=new,
         changed=frozenset(changed),
@@ -250,6 +232,36 @@ def diff_sources(old: ParsedSource | None, new: ParsedSource) -> ModuleDiff:
         removed=tuple(removed),
         old=old,
     )
+
+
+def match_statements(
+    old: tuple[Statement, ...], new: tuple[Statement, ...]
+) -> tuple[list[int], list[tuple[int, int]], list[Statement]]:
+    """Match statements by text: new indexes changed, ``(index, line delta)`` moved, old removed.
+
+    Used for module bodies and for class bodies alike.
+    """
+    # A multiset, so two identical statements (say, two `print()` calls) match one-to-one.
+    available: Counter[str] = Counter(s.text for s in old)
+    old_lines: dict[str, list[int]] = {}
+    for statement in old:
+        old_lines.setdefault(statement.text, []).append(statement.lineno)
+    changed: list[int] = []
+    moved: list[tuple[int, int]] = []
+    for index, statement in enumerate(new):
+        if available[statement.text] > 0:
+            available[statement.text] -= 1
+            old_lineno = old_lines[statement.text].pop(0)
+            if old_lineno != statement.lineno:
+                moved.append((index, statement.lineno - old_lineno))
+        else:
+            changed.append(index)
+    removed: list[Statement] = []
+    for statement in old:
+        if available[statement.text] > 0:
+            available[statement.text] -= 1
+            removed.append(statement)
+    return changed, moved, removed
 
 
 def body_statements(node: ast.ClassDef, source: ParsedSource) -> tuple[Statement, ...]:

@@ -31,6 +31,7 @@ __all__ = [
     "Replacement",
     "class_attribute",
     "migrate_instances",
+    "own_attributes",
     "shift_after",
     "shift_lines",
 ]
@@ -277,8 +278,7 @@ class Patcher:
             return self.adopt(new)
         self._remember(new, old)
         self.merge_members(old, dict(new.__dict__))
-        gone = [n for n in old.__dict__ if n not in new.__dict__ and n not in CLASS_OWN]
-        self.set_members(old, gone)
+        self._drop_members_not_in(old, new)
         if isinstance(old, abc.ABCMeta):
             self.abc_classes.append(old)
         return old
@@ -328,9 +328,13 @@ class Patcher:
         for value in kept.values():
             self._memo[id(value)] = value
         self.merge_members(old, members)
-        gone = [n for n in old.__dict__ if n not in new.__dict__ and n not in CLASS_OWN]
-        self.set_members(old, gone)
+        self._drop_members_not_in(old, new)
         return ""
+
+    def _drop_members_not_in(self, old: type, new: type) -> None:
+        self.set_members(
+            old, [n for n in old.__dict__ if n not in new.__dict__ and n not in CLASS_OWN]
+        )
 
     def merge_members(self, cls: type, members: dict[str, Any]) -> None:
         """Merge each of ``members`` into the attribute of that name of ``cls``, in place."""
@@ -470,7 +474,7 @@ def _is_lru_wrapper(value: object) -> bool:
     # of its metaclass) may run while we merely ask whether this is a cache wrapper.
     if class_attribute(type(value), "cache_clear") is MISSING:
         return False
-    own = _own_attributes(value)
+    own = own_attributes(value)
     return "__wrapped__" in own or class_attribute(type(value), "__wrapped__") is not MISSING
 
 
@@ -487,7 +491,8 @@ def class_attribute(cls: type, name: str) -> Any:
     return MISSING
 
 
-def _own_attributes(value: object) -> dict[str, Any]:
+def own_attributes(value: object) -> dict[str, Any]:
+    """``value``'s own ``__dict__``, read without running a user ``__getattribute__``."""
     try:
         attributes = object.__getattribute__(value, "__dict__")
     except AttributeError:

@@ -36,9 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._diff import ParsedSource, Statement, body_statements, header_key
+from ._diff import ParsedSource, Statement, body_statements, header_key, match_statements
 from ._journal import MISSING
-from ._patch import CLASS_OWN, Patcher, class_attribute
+from ._patch import CLASS_OWN, Patcher, class_attribute, own_attributes
 
 __all__ = ["ClassEdit", "update_class", "update_function"]
 
@@ -112,21 +112,13 @@ def _refresh_wrappers(
     for wrapper in wrappers:
         if class_attribute(type(wrapper), "cache_clear") is not MISSING:
             patcher.clear_cache(wrapper)
-        attributes = _own_dict(wrapper)
+        attributes = own_attributes(wrapper)
         if attributes.get("__wrapped__") is raw and wrapper.__doc__ == old_doc:
             if type(wrapper) is types.FunctionType:
                 patcher.journal.save_function(wrapper)
             else:
                 patcher.journal.add(functools.partial(setattr, wrapper, "__doc__", old_doc))
             wrapper.__doc__ = raw.__doc__
-
-
-def _own_dict(obj: object) -> dict[str, Any]:
-    try:
-        attributes = object.__getattribute__(obj, "__dict__")
-    except AttributeError:
-        return {}
-    return attributes if isinstance(attributes, dict) else {}
 
 
 def find_raw_function(
@@ -175,7 +167,7 @@ def find_raw_function(
         else:
             # A callable object (a decorator class, an lru_cache wrapper): its own attributes,
             # read without running a user __getattr__ or __getattribute__.
-            children += list(_own_dict(obj).values())
+            children += list(own_attributes(obj).values())
             wrappers.append(obj)
         stack += [(child, depth + 1) for child in children if child is not None]
     if len(found) != 1:
@@ -257,7 +249,7 @@ def update_class(
         return "the module no longer holds the class this statement made", edit
     old_members = body_statements(old.node, old_source)
     new_members = body_statements(node, source)
-    changed, removed = _diff_members(old_members, new_members)
+    changed, _, removed = match_statements(old_members, new_members)
     plain = _is_plain(live, node)
     counterparts = {i: _member_counterpart(new_members[i], removed) for i in changed}
 
@@ -325,26 +317,6 @@ def update_class(
     if isinstance(live, abc.ABCMeta):
         patcher.abc_classes.append(live)
     return "", edit
-
-
-def _diff_members(
-    old: tuple[Statement, ...], new: tuple[Statement, ...]
-) -> tuple[list[int], list[Statement]]:
-    available: dict[str, int] = {}
-    for member in old:
-        available[member.text] = available.get(member.text, 0) + 1
-    changed: list[int] = []
-    for index, member in enumerate(new):
-        if available.get(member.text, 0) > 0:
-            available[member.text] -= 1
-        else:
-            changed.append(index)
-    removed: list[Statement] = []
-    for member in old:
-        if available.get(member.text, 0) > 0:
-            available[member.text] -= 1
-            removed.append(member)
-    return changed, removed
 
 
 def _member_counterpart(member: Statement, removed: list[Statement]) -> Statement | None:
