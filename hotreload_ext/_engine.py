@@ -25,7 +25,7 @@ from ._detect import (
 from ._diff import ParsedSource, diff_sources, parse_source
 from ._graph import imported_modules, order_modules
 from ._notify import ChangeNotifier
-from ._rebind import Namespace, rebind_imports
+from ._rebind import ImportTables, Namespace, rebind_imports
 from ._region import MIN_LINES, anchors_of, find_region, parse_region, region_is_isolated
 from ._reload import UserCodeError, full_rerun_reason, reload_module
 from ._report import CycleReport, ModuleFailure, ModuleNotice, ModuleReport, user_traceback
@@ -67,6 +67,8 @@ class Reloader:
         self.namespaces: list[Namespace] = []
         self._last_parsed: tuple[str, bytes, ParsedSource] | None = None
         self._region_sources: dict[str, ParsedSource] = {}
+        # Other modules' `from m import x` tables, parsed once per version of their source.
+        self._import_tables: ImportTables = {}
         # Optional change notification (watchfiles); None means polling.
         self.notifier: ChangeNotifier | None = None
         self._notified_dirs: frozenset[str] = frozenset()
@@ -244,7 +246,9 @@ class Reloader:
             rebound: list[str] = []
             if result.identity_changes:
                 namespaces = self._namespaces_importing(tracked)
-                rebound = rebind_imports(tracked.name, result.identity_changes, namespaces)
+                rebound = rebind_imports(
+                    tracked.name, result.identity_changes, namespaces, self._import_tables
+                )
             _lap(timings, "rebind imported names", clock)
             # The report is kept in the history: it must not keep the old objects alive.
             result = dataclasses.replace(result, rebound=tuple(rebound), identity_changes={})
@@ -306,6 +310,7 @@ class Reloader:
                 label=t.name,
                 mapping=t.module.__dict__,
                 source=functools.partial(_running_text, t),
+                source_digest=t.digest,
                 module_name=t.name,
                 is_package=t.is_package,
             )

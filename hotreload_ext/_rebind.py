@@ -23,7 +23,7 @@ from typing import Any
 
 from ._graph import resolve_import
 
-__all__ = ["ImportedNames", "Namespace", "from_imports", "rebind_imports"]
+__all__ = ["ImportTables", "ImportedNames", "Namespace", "from_imports", "rebind_imports"]
 
 # alias -> (module, name) for the `from module import name as alias` statements of a namespace.
 ImportedNames = dict[str, tuple[str, str]]
@@ -38,6 +38,7 @@ class Namespace:
         mapping: The namespace itself (a module ``__dict__``, IPython's ``user_ns``).
         imports: Its known ``from ... import`` statements, or None to read them from ``source``.
         source: The namespace's source text, read lazily only when a binding matches.
+        source_digest: The hash of that text: its import table is parsed once per version.
         module_name: The module owning the namespace, to resolve relative imports.
         is_package: Whether that module is a package (relative imports start from itself).
     """
@@ -46,6 +47,7 @@ class Namespace:
     mapping: dict[str, Any]
     imports: ImportedNames | None = None
     source: Callable[[], str | None] | None = None
+    source_digest: bytes = b""
     module_name: str = ""
     is_package: bool = False
 
@@ -71,10 +73,16 @@ def from_imports(
     return found
 
 
+# module name -> (digest of its source, its import table): a namespace's imports, parsed once
+# per version of its source and reused by every later reload that rebinds into it.
+ImportTables = dict[str, tuple[bytes, ImportedNames]]
+
+
 def rebind_imports(
     module_name: str,
     changes: Mapping[str, tuple[Any, Any]],
     namespaces: Iterable[Namespace],
+    tables: ImportTables | None = None,
 ) -> list[str]:
     """Rebind stale imported names; return ``"alias in label"`` for each binding that moved.
 
@@ -82,8 +90,10 @@ def rebind_imports(
         module_name: The module that reloaded.
         changes: ``name -> (old object, new object)`` for names whose identity changed.
         namespaces: Where to look.
+        tables: A cache of parsed import tables, kept by the caller across reloads.
     """
     namespaces = list(namespaces)
+    tables = {} if tables is None else tables
     rebound: list[str] = []
     # A package that re-exports `from .core import VERSION` passes the new object on: its own
     # importers (`from pkg import VERSION`) are rebound in the next round. One scan of every
@@ -96,7 +106,7 @@ def rebind_imports(
             for source, names in current.items()
         }
         done |= {(source, k) for source, names in fresh.items() for k in names}
-        current = dict(_rebind_round(fresh, namespaces, rebound))
+        current = dict(_rebind_round(fresh, namespaces, rebound, tables))
     return rebound
 
 
@@ -104,6 +114,7 @@ def _rebind_round(
     changes: Mapping[str, Mapping[str, tuple[Any, Any]]],
     namespaces: list[Namespace],
     rebound: list[str],
+    tables: ImportTables,
 ) -> dict[str, dict[str, tuple[Any, Any]]]:
     """One round of :func:`rebind_imports`; returns the rebindings made in module namespaces."""
     passed_on: dict[str, dict[str, tuple[Any, Any]]] = {}
@@ -113,7 +124,7 @@ def _rebind_round(
     # Several changed names may have held the same old object (`X = 0`, `Y = 0`): a binding
     # is matched to its name through its import statement, not through the object.
     all_names = sorted({name for names in changes.values() for name in names})
-    hint = re.compile(rf"\bimport\b[^\n]*\b({'|'.join(re.escape(n) for n in all_names)})\b")
+    hint = _import_hint(all_names)
     for namespace in namespaces:
         mapping = namespace.mapping
         candidates = [alias for alias, value in list(mapping.items()) if id(value) in old_ids]
@@ -121,13 +132,8 @@ def _rebind_round(
             continue
         imports = namespace.imports
         if imports is None:
-            text = namespace.source() if namespace.source is not None else None
-            if text is None or not hint.search(text):
-                continue
-            try:
-                tree = ast.parse(text)
-                imports = from_imports(tree, namespace.module_name, is_package=namespace.is_package)
-            except SyntaxError:
+            imports = _imports_of(namespace, hint, tables)
+            if imports is None:
                 continue
         for alias in candidates:
             source, name = imports.get(alias, ("", ""))
@@ -141,3 +147,36 @@ def _rebind_round(
                 if namespace.module_name:
                     passed_on.setdefault(namespace.module_name, {})[alias] = (old, new)
     return passed_on
+
+
+def _import_hint(names: Iterable[str]) -> re.Pattern[str]:
+    """A cheap test that a source may import one of ``names``, before parsing it.
+
+    ``import`` and the name on one line, on lines joined by a backslash, or inside the
+    parentheses of ``from m import (a,\n b)``.
+    """
+    alternatives = "|".join(re.escape(name) for name in names)
+    return re.compile(rf"\bimport\b(?:\s*\([^)]*|[^\n]*(?:\\\n[^\n]*)*)\b(?:{alternatives})\b")
+
+
+def _imports_of(
+    namespace: Namespace, hint: re.Pattern[str], tables: ImportTables
+) -> ImportedNames | None:
+    """The namespace's import table: cached for this version of its source, or parsed now."""
+    key = namespace.module_name or namespace.label
+    if namespace.source_digest:
+        cached = tables.get(key)
+        if cached is not None and cached[0] == namespace.source_digest:
+            return cached[1]
+    text = namespace.source() if namespace.source is not None else None
+    # The hint only spares a parse; a version already parsed (above) needs no hint.
+    if text is None or not hint.search(text):
+        return None
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    imports = from_imports(tree, namespace.module_name, is_package=namespace.is_package)
+    if namespace.source_digest:
+        tables[key] = (namespace.source_digest, imports)
+    return imports

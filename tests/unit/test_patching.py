@@ -846,3 +846,24 @@ def test_subclass_in_another_module_follows_a_replaced_base(
     assert remote.mixed() == "mixin"
     assert isinstance(remote, base.Base)
     assert "subclasses rebased: Remote" in str(report.reloaded[0])
+
+
+def test_parenthesized_from_imports_follow_every_edit(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    # The import statement spans lines; the name is not on the line that says `import`.
+    config, user = files.name("wide"), files.name("widener")
+    files.write(config, "PAIR = (1, 2)\nOTHER = 'x'\n")
+    m_user = files.load(user, f"from {config} import (\n    OTHER,\n    PAIR as P,\n)\n")
+    reloader.discover()
+    for version in range(3, 6):
+        # Later edits find the importer's import table again (cached by its source's hash).
+        files.write(config, f"PAIR = (1, {version})\nOTHER = 'x'\n")
+        check(reloader)
+        assert m_user.P == (1, version)
+    # The importer itself changes: its imports are read again from the new source.
+    files.write(user, f"from {config} import PAIR as Q\n")
+    check(reloader)
+    files.write(config, "PAIR = (1, 9)\nOTHER = 'x'\n")
+    check(reloader)
+    assert m_user.Q == (1, 9)
