@@ -11,9 +11,10 @@ from __future__ import annotations
 import __future__
 
 import ast
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
+
+from ._digest import digest_bytes
 
 __all__ = [
     "ModuleDiff",
@@ -185,11 +186,6 @@ class ModuleDiff:
             for name in sorted(statement.binds):
                 (updated if name in old_names else added).append(name)
         return _unique(updated), _unique(added), sorted(self.deleted_names)
-
-
-def digest_bytes(data: bytes) -> bytes:
-    """The content hash used everywhere: fast, 128 bits, not for security."""
-    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def parse_source(text: str, filename: str) -> ParsedSource:

@@ -13,6 +13,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ._detect import (
     Change,
@@ -22,13 +23,15 @@ from ._detect import (
     decode_source,
     files_in_failure,
 )
-from ._diff import ParsedSource, diff_sources, parse_source
-from ._graph import imported_modules, order_modules
-from ._notify import ChangeNotifier
-from ._rebind import ImportTables, Namespace, rebind_imports
-from ._region import MIN_LINES, anchors_of, find_region, parse_region, region_is_isolated
-from ._reload import UserCodeError, full_rerun_reason, reload_module
 from ._report import CycleReport, ModuleFailure, ModuleNotice, ModuleReport, user_traceback
+
+# The stages after detection (parse, plan, diff, execute, patch, rebind) and the change notifier
+# are imported when first needed, not with the extension: most cells change nothing, and a
+# session that never edits a module (or never turns notification on) does not pay their memory.
+if TYPE_CHECKING:
+    from ._diff import ParsedSource
+    from ._notify import ChangeNotifier
+    from ._rebind import ImportTables, Namespace
 
 __all__ = ["Reloader"]
 
@@ -112,6 +115,12 @@ class Reloader:
         report.notices += [ModuleNotice(p.tracked.name, p.message) for p in problems]
         report.notices += [ModuleNotice(n, m) for n, m in self.watcher.take_unwatchable()]
 
+        if not changes:
+            self._finish(report, started)
+            return report
+        from ._diff import parse_source
+        from ._graph import imported_modules, order_modules
+
         parsed: dict[str, tuple[Change, ParsedSource]] = {}
         self._region_sources.clear()
         for change in changes:
@@ -147,6 +156,15 @@ class Reloader:
         self._finish(report, started)
         return report
 
+    def close(self) -> None:
+        """Stop the change notifier and release the watcher's open directory handles.
+
+        The reloader keeps working after this (by polling, reopening handles as needed); it
+        is what unloading the extension calls.
+        """
+        self.use_notifications(False)
+        self.watcher.close()
+
     def use_notifications(self, enabled: bool) -> str:
         """Switch between polling and change notification; returns the mode now in effect."""
         if not enabled:
@@ -155,6 +173,8 @@ class Reloader:
             self.notifier = None
             return self.detection
         if self.notifier is None:
+            from ._notify import ChangeNotifier
+
             self.notifier = ChangeNotifier()
             self._notified_dirs = frozenset()
             self._notified_generation = -1
@@ -194,6 +214,8 @@ class Reloader:
 
     def _parse_region(self, change: Change, text: str) -> tuple[ParsedSource, ParsedSource] | None:
         """The old and new versions of just the edited region of a big file, if that is safe."""
+        from ._region import MIN_LINES, anchors_of, find_region, parse_region, region_is_isolated
+
         tracked = change.tracked
         if not tracked.source_known or text.count("\n") < MIN_LINES:
             return None
@@ -211,6 +233,10 @@ class Reloader:
         return old, new
 
     def _reload(self, report: CycleReport, change: Change, new: ParsedSource) -> None:
+        from ._diff import diff_sources, parse_source
+        from ._rebind import rebind_imports
+        from ._reload import UserCodeError, full_rerun_reason, reload_module
+
         tracked = change.tracked
         old = self._region_sources.pop(tracked.name, None) or self._running_source(tracked)
         clock = time.perf_counter()
@@ -285,6 +311,8 @@ class Reloader:
 
     def _running_source(self, tracked: TrackedModule) -> ParsedSource | None:
         """The parsed source the module's running code came from, if it can be parsed."""
+        from ._diff import parse_source
+
         if not tracked.source_known:
             return None
         cached = self._last_parsed
@@ -305,6 +333,8 @@ class Reloader:
         changed identity; the rebinding stage scans them by identity and reads a module's
         source only when one of its bindings matches.
         """
+        from ._rebind import Namespace
+
         namespaces = [
             Namespace(
                 label=t.name,

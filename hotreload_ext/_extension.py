@@ -163,8 +163,8 @@ def unload(shell: Any) -> None:
     extension = _loaded.pop(shell, None)
     if extension is None:
         return
-    # The notifier's thread (if any) stops with the extension.
-    extension.reloader.use_notifications(False)
+    # The notifier's thread (if any) and the watcher's directory handles go with the extension.
+    extension.reloader.close()
     for event, callback in (
         ("pre_run_cell", extension.pre_run_cell),
         ("post_run_cell", extension.post_run_cell),

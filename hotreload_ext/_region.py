@@ -32,7 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._diff import ParsedSource, digest_bytes, make_statement
+from ._diff import ParsedSource, make_statement
+from ._digest import digest_bytes
 
 __all__ = ["Region", "anchors_of", "find_region", "parse_region", "region_is_isolated"]
 

@@ -26,7 +26,7 @@ import pytest
 
 from hotreload_ext import Reloader
 from hotreload_ext._detect import Watcher, files_in_failure, read_file
-from hotreload_ext._diff import digest_bytes
+from hotreload_ext._digest import digest_bytes
 from hotreload_ext._report import CycleReport
 from tests.conftest import ModuleFiles, _OnlyPrefix, bump, check
 
