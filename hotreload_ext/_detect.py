@@ -15,22 +15,24 @@ This module must never import IPython.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import importlib.util
 import os
 import stat as stat_module
+import struct
 import sys
 import sysconfig
 import time
 import types
 import weakref
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
 from ._digest import digest_bytes
+from ._store import NO_SOURCE, SourceStore
 
 __all__ = [
     "Change",
@@ -186,6 +188,29 @@ def stamp_of(result: os.stat_result) -> Stamp:
     return (result.st_mtime_ns, result.st_size, result.st_ino, result.st_ctime_ns)
 
 
+_STAMP_FORMAT = struct.Struct("<qqQq")
+_pack_exact = _STAMP_FORMAT.pack
+
+
+def pack_stamp(stamp: Stamp) -> bytes:
+    """A stamp as 32 bytes: a third of the memory of a tuple of four ints, compared as fast."""
+    try:
+        return _pack_exact(*stamp)
+    except struct.error:
+        # Out of range (a timestamp past 2262, a negative size): clamped, still comparable.
+        low, high = -(2**63), 2**63 - 1
+        mtime, size, inode, ctime = (min(max(v, low), high) for v in stamp)
+        return _pack_exact(mtime, size, inode & (2**64 - 1), ctime)
+
+
+def unpack_stamp(packed: bytes) -> Stamp:
+    """The stamp packed by :func:`pack_stamp` (the unknown stamp for empty bytes)."""
+    if not packed:
+        return _UNKNOWN_STAMP
+    mtime, size, inode, ctime = _STAMP_FORMAT.unpack(packed)
+    return (mtime, size, inode, ctime)
+
+
 def _stamp_or_none(path: str, stat: Callable[[str], os.stat_result] = os.stat) -> Stamp | None:
     try:
         return stamp_of(stat(path))
@@ -246,17 +271,22 @@ def decode_source(data: bytes) -> str:
         raise SyntaxError(f"cannot decode the source as text: {reason}") from exc
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class TrackedModule:
-    """What hotreload remembers about one watched module."""
+    """What hotreload remembers about one watched module.
+
+    Kept small (there is one per watched module, thousands in a big session): the running
+    source and its hash live in the watcher's :class:`SourceStore`, the stamp is packed.
+    """
 
     name: str
     module: types.ModuleType
     path: str
-    stamp: Stamp
-    stamped_at: int
-    digest: bytes
-    _source: bytes
+    store: SourceStore
+    # Where the running source and its hash are in the store (NO_SOURCE: unknown source).
+    key: int = NO_SOURCE
+    # The file's stamp, packed (see pack_stamp): compared as one bytes object per check.
+    packed_stamp: bytes = b""
     failed_digest: bytes | None = None
     missing_reported: bool = False
     is_package: bool = False
@@ -268,33 +298,53 @@ class TrackedModule:
     source_known: bool = True
     # The other files the failure of ``failed_digest`` went through (a module it imports), with
     # their stamps then: when one of them changes, the failed version is tried again.
-    failed_because: dict[str, Stamp | None] = field(default_factory=dict)
-
-    def restamp(self, stamp: Stamp) -> None:
-        """Record that the file with ``stamp`` was verified to hold ``digest`` just now."""
-        self.stamp = stamp
-        self.stamped_at = time.time_ns()
-        self.racy = stamp[0] >= self.stamped_at - _RACY_NS
+    failed_because: tuple[tuple[str, Stamp | None], ...] = ()
+    # What the idle check stats: the file's name relative to an open handle on its directory
+    # (``dir_handle``), or its path when there is none.
+    stat_name: str = ""
+    dir_handle: int | None = None
 
     @property
-    def source(self) -> bytes:
-        """The source bytes the running code was loaded from."""
-        return zlib.decompress(self._source)
+    def stamp(self) -> Stamp:
+        """The file's stamp when its content was last verified."""
+        return unpack_stamp(self.packed_stamp)
+
+    def restamp(self, stamp: Stamp) -> None:
+        """Record that the file with ``stamp`` was verified to hold the running source now."""
+        self.packed_stamp = pack_stamp(stamp)
+        self.racy = stamp[0] >= time.time_ns() - _RACY_NS
+
+    @property
+    def digest(self) -> bytes:
+        """The hash of the running source (empty when it is unknown)."""
+        return self.store.digest(self.key) if self.source_known else b""
+
+    @property
+    def source(self) -> bytes | None:
+        """The source bytes the running code was loaded from; None when unknown or unreadable."""
+        return self.store.source(self.key) if self.source_known else None
 
     @property
     def memory(self) -> int:
-        """Approximate bytes this record keeps alive."""
-        return len(self._source) + len(self.digest) + len(self.name) + len(self.path) + 200
+        """Approximate bytes this record keeps in memory (the store's file not counted)."""
+        return len(self.packed_stamp) + 33 + 36 + 15 * 8 + 32 + len(self.stat_name) + 49
 
     def accept(self, data: bytes, digest: bytes, stamp: Stamp) -> None:
         """Make ``data`` the running source."""
-        self._source = zlib.compress(data, 1)
-        self.digest = digest
+        self.store.release(self.key)
+        self.key = self.store.put(data, digest)
         self.failed_digest = None
-        self.failed_because = {}
+        self.failed_because = ()
         self.missing_reported = False
         self.source_known = True
         self.restamp(stamp)
+
+    def forget_source(self) -> None:
+        """The running code's source is unknown: the next check must treat the file as new."""
+        self.store.release(self.key)
+        self.key = NO_SOURCE
+        self.source_known = False
+        self.packed_stamp = pack_stamp(_UNKNOWN_STAMP)
 
     def reject(self, digest: bytes, stamp: Stamp, depends_on: Iterable[str] = ()) -> None:
         """Remember a version that failed, so it is reported once, not on every cell.
@@ -306,7 +356,7 @@ class TrackedModule:
                 a fix saved to one of them retries this version without touching this file.
         """
         self.failed_digest = digest
-        self.failed_because = {path: _stamp_or_none(path) for path in depends_on}
+        self.failed_because = tuple((path, _stamp_or_none(path)) for path in depends_on)
         self.restamp(stamp)
 
 
@@ -417,10 +467,8 @@ class _Directories:
 
 def _close_handles(handles: dict[str, tuple[int, int, int]]) -> None:
     for handle, _, _ in handles.values():
-        try:
+        with contextlib.suppress(OSError):
             os.close(handle)
-        except OSError:
-            pass
     handles.clear()
 
 
@@ -458,14 +506,16 @@ class Watcher:
         self._seen_count = -1
         self._seen_last: str | None = None
         self._seen_last_module: object = None
-        self._considered: dict[str, int] = {}
+        # Every registered module already looked at, by name: the object itself, not its id
+        # (an id is an int object per module, and can be reused by a new module).
+        self._considered: dict[str, object] = {}
+        self.store = SourceStore()
         # Counts changes to the set of tracked modules, so derived data (the directories a
         # change notifier watches, the path index) is rebuilt only when it moved.
         self.generation = 0
         self._by_path: dict[str, list[TrackedModule]] = {}
         self._by_path_generation = -1
         self._directories = _Directories()
-        self._stat_plan: list[tuple[TrackedModule, str, int | None]] = []
         self._plan_generation = -1
         # Modules whose last version failed: the engine keeps this up to date.
         self.waiting: set[str] = set()
@@ -492,15 +542,16 @@ class Watcher:
         # A watched module deleted from sys.modules (and maybe imported again): one lookup each.
         registered = self.modules.get
         for stale in [t for t in self.tracked.values() if registered(t.name) is not t.module]:
-            del self.tracked[stale.name]
-            self.generation += 1
-            self._considered.pop(stale.name, None)
+            self._forget(stale.name)
+        considered = self._considered
+        for name in [n for n, m in considered.items() if registered(n) is not m]:
+            del considered[name]  # removed from sys.modules, or replaced: not kept alive here
         self._seen_count, self._seen_last, self._seen_last_module = count, last, last_module
         added: list[TrackedModule] = []
         for name, module in list(self.modules.items()):
-            if self._considered.get(name) == id(module):
+            if considered.get(name) is module:
                 continue
-            self._considered[name] = id(module)
+            considered[name] = module
             record = self.track(name, module)
             if record is not None:
                 added.append(record)
@@ -510,6 +561,7 @@ class Watcher:
                     self.unwatchable.append(
                         (name, f"loaded from {compiled} with no source file; it cannot be reloaded")
                     )
+        self.store.flush()
         return added
 
     def take_unwatchable(self) -> list[tuple[str, str]]:
@@ -521,8 +573,7 @@ class Watcher:
         """Track ``module`` from its current source, if it is a user module."""
         path = self.filter.source_path(name, module)
         if path is None:
-            if self.tracked.pop(name, None) is not None:
-                self.generation += 1
+            self._forget(name)
             return None
         current = self.tracked.get(name)
         if current is not None and current.module is module:
@@ -542,24 +593,29 @@ class Watcher:
             name=name,
             module=module,
             path=path,
-            stamp=stamp,
-            stamped_at=0,
-            digest=digest_bytes(data),
-            _source=zlib.compress(data, 1),
+            store=self.store,
             # The dict, not hasattr(): see _module_source.
             is_package="__path__" in vars(module),
+            stat_name=path,
         )
-        record.restamp(stamp)
         if not stable or changed_since_import(module, data, stamp):
             # The module was imported from older text. We cannot diff against it, but the next
             # check must not treat the edited file as what is running: a stamp and digest that
             # match nothing make it a change, and unknown source makes it a whole-module run.
-            record.source_known = False
-            record.digest = b""
-            record.stamp = _UNKNOWN_STAMP
+            record.forget_source()
+        else:
+            record.accept(data, digest_bytes(data), stamp)
+        self._forget(name)
         self.tracked[name] = record
         self.generation += 1
         return record
+
+    def _forget(self, name: str) -> None:
+        """Stop tracking ``name`` (if it was), releasing its stored source."""
+        record = self.tracked.pop(name, None)
+        if record is not None:
+            self.store.release(record.key)
+            self.generation += 1
 
     def refilter(self) -> None:
         """Re-apply the filter to every loaded module (after the patterns changed)."""
@@ -567,8 +623,7 @@ class Watcher:
         self._seen_count = -1
         for name in list(self.tracked):
             if self.filter.source_path(name, self.tracked[name].module) is None:
-                del self.tracked[name]
-                self.generation += 1
+                self._forget(name)
         self.discover()
 
     def _notified(self, only: set[str], forced: set[str]) -> list[TrackedModule]:
@@ -614,7 +669,7 @@ class Watcher:
                     # A file the failure went through was saved: the failed version gets a
                     # retry.
                     tracked.failed_digest = None
-                    tracked.failed_because = {}
+                    tracked.failed_because = ()
                 elif not self._moved(tracked, outcome, forced):
                     continue
             change = self._examine(tracked, outcome, tracked.name in forced, problems)
@@ -626,7 +681,7 @@ class Watcher:
     def _moved(tracked: TrackedModule, result: os.stat_result, forced: set[str]) -> bool:
         """Whether the file must be read: its stamp moved, is too recent to trust, or forced."""
         return (
-            stamp_of(result) != tracked.stamp
+            pack_stamp(stamp_of(result)) != tracked.packed_stamp
             or tracked.racy
             or bool(forced and tracked.name in forced)
         )
@@ -646,29 +701,32 @@ class Watcher:
                 suspects.append((tracked, result))
         return suspects
 
-    def _stat_all(
-        self, forced: set[str]
-    ) -> list[tuple[TrackedModule, os.stat_result | OSError]]:
+    def _stat_all(self, forced: set[str]) -> list[tuple[TrackedModule, os.stat_result | OSError]]:
         """:meth:`_stat_each` over every watched module: the idle cell's hot path.
 
-        One stat and one tuple comparison per module, nothing else: the plan (which file, and
-        which open directory to stat it relative to) is built when the set of modules changes.
+        One stat and one comparison of packed stamps per module, nothing else: which file to
+        stat, relative to which open directory, is worked out when the set of modules changes.
         Modules removed from sys.modules were dropped by discover(), which check() runs first.
         """
         if self._stat is not os.stat:
             return self._stat_each(self.tracked.values(), forced)
-        plan = self._plan()
-        stat = os.stat
+        self._refresh_stat_names()
+        stat, pack = os.stat, _pack_exact
         suspects: list[tuple[TrackedModule, os.stat_result | OSError]] = []
-        for tracked, name, directory in plan:
+        for tracked in self.tracked.values():
             try:
-                result = stat(name, dir_fd=directory)
+                result = stat(tracked.stat_name, dir_fd=tracked.dir_handle)
+                moved = (
+                    pack(result.st_mtime_ns, result.st_size, result.st_ino, result.st_ctime_ns)
+                    != tracked.packed_stamp
+                )
             except OSError as exc:
                 suspects.append((tracked, exc))
                 continue
+            except struct.error:
+                moved = True  # a stamp out of pack()'s range: compared the slow way
             if (
-                (result.st_mtime_ns, result.st_size, result.st_ino, result.st_ctime_ns)
-                != tracked.stamp
+                moved
                 or tracked.racy
                 or tracked.failed_because
                 or (forced and tracked.name in forced)
@@ -676,22 +734,39 @@ class Watcher:
                 suspects.append((tracked, result))
         return suspects
 
-    def _plan(self) -> list[tuple[TrackedModule, str, int | None]]:
-        """``(module, name to stat, directory handle or None)`` for every watched module."""
+    def _refresh_stat_names(self) -> None:
+        """Point each module's ``stat_name``/``dir_handle`` at a verified directory handle."""
         # A directory replaced since its handle was opened (a symlink swapped, a checkout moved
-        # into place) makes its handle stale: verify() drops it, and the plan is rebuilt.
-        if not self._directories.verify() or self._plan_generation != self.generation:
-            self._plan_generation = self.generation
-            self._directories.retain(self.tracked.values())
-            self._stat_plan = [
-                (t, *self._directories.relative(t.path)) for t in self.tracked.values()
-            ]
-        return self._stat_plan
+        # into place) makes its handle stale: verify() drops it, and the names are redone.
+        if self._directories.verify() and self._plan_generation == self.generation:
+            return
+        self._plan_generation = self.generation
+        self._directories.retain(self.tracked.values())
+        for tracked in self.tracked.values():
+            name, handle = self._directories.relative(tracked.path)
+            tracked.stat_name, tracked.dir_handle = name, handle
+
+    def settle(self) -> None:
+        """Write out the sources accepted by reloads; drop replaced ones once they pile up."""
+        store = self.store
+        store.flush()
+        if store.wants_compaction:
+            moved = store.compact([t.key for t in self.tracked.values()])
+            for tracked in self.tracked.values():
+                tracked.key = moved.get(tracked.key, tracked.key)
+                if tracked.key == NO_SOURCE:
+                    tracked.forget_source()
 
     def close(self) -> None:
-        """Release the directory handles (the extension is unloaded)."""
+        """Release the directory handles (the extension is unloaded).
+
+        The watcher keeps working afterwards, statting by path. The source store's temporary
+        file is closed when the watcher is garbage collected.
+        """
         self._directories.close()
         self._plan_generation = -1
+        for tracked in self.tracked.values():
+            tracked.stat_name, tracked.dir_handle = tracked.path, None
 
     def _examine(
         self,
@@ -740,8 +815,7 @@ class Watcher:
 
     def _failure_cause_changed(self, tracked: TrackedModule) -> bool:
         return any(
-            _stamp_or_none(path, self._stat) != stamp
-            for path, stamp in tracked.failed_because.items()
+            _stamp_or_none(path, self._stat) != stamp for path, stamp in tracked.failed_because
         )
 
     def _read_stable(self, path: str, result: os.stat_result) -> tuple[bytes, Stamp]:
@@ -789,5 +863,7 @@ class Watcher:
         problems.append(Problem(tracked, message))
 
     def memory(self) -> int:
-        """Approximate bytes kept for all watched modules."""
-        return sum(t.memory for t in self.tracked.values())
+        """Approximate bytes kept in memory for all watched modules (the store's file aside)."""
+        # A dict entry is about 50 bytes: the registry of modules looked at, and `tracked`.
+        entries = 50 * (len(self._considered) + len(self.tracked))
+        return sum(t.memory for t in self.tracked.values()) + entries + self.store.memory()

@@ -206,6 +206,8 @@ class Reloader:
         return notifier.drain()
 
     def _finish(self, report: CycleReport, started: float) -> None:
+        if report.reloaded:
+            self.watcher.settle()
         report.seconds = time.perf_counter() - started
         if report.reloaded or report.failed:
             self.last_timings = dict(report.timings, total=report.seconds)
@@ -362,7 +364,10 @@ def _add(timings: dict[str, float], stage: str, seconds: float) -> None:
 
 
 def _running_text(tracked: TrackedModule) -> str | None:
+    data = tracked.source
+    if data is None:
+        return None
     try:
-        return decode_source(tracked.source)
+        return decode_source(data)
     except SyntaxError:
         return None

@@ -153,7 +153,7 @@ def _import_hint(names: Iterable[str]) -> re.Pattern[str]:
     """A cheap test that a source may import one of ``names``, before parsing it.
 
     ``import`` and the name on one line, on lines joined by a backslash, or inside the
-    parentheses of ``from m import (a,\n b)``.
+    parentheses of a ``from m import (...)`` spanning several lines.
     """
     alternatives = "|".join(re.escape(name) for name in names)
     return re.compile(rf"\bimport\b(?:\s*\([^)]*|[^\n]*(?:\\\n[^\n]*)*)\b(?:{alternatives})\b")

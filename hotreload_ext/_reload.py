@@ -55,7 +55,10 @@ def full_rerun_reason(
     if not selective:
         return "statement-level reloading is off (HotReload.selective = False)"
     if diff.old is None:
-        return "the source it was imported from is unknown (the file changed before it was watched)"
+        return (
+            "the source it was imported from is unknown (the file changed before it was "
+            "watched, or hotreload's stored copy of it could not be read)"
+        )
     text = diff.new.text
     # Substring tests first: a regex over a big file costs milliseconds.
     if vars(module).get("__hotreload_full__") is True or (

@@ -547,7 +547,7 @@ def test_failed_version_is_retried_when_a_file_its_failure_went_through_changes(
     bump(dep)
     (again,), _ = watcher.poll()
     assert again.data == FIXED.encode()
-    assert again.tracked.failed_because == {}
+    assert again.tracked.failed_because == ()
 
 
 def test_files_in_failure_names_the_other_files_of_the_error(files: ModuleFiles) -> None:
@@ -909,7 +909,8 @@ def test_file_changing_while_it_starts_being_watched(
     report = reloader.check()
     assert [r.mode for r in report.reloaded] == [
         "whole module: the source it was imported from is unknown "
-        "(the file changed before it was watched)"
+        "(the file changed before it was watched, or hotreload's stored copy of it could not "
+        "be read)"
     ]
     assert m.f() == "fixed"
     assert reloader.watched[name].source == FIXED.encode()

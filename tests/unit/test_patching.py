@@ -860,7 +860,8 @@ def test_parenthesized_from_imports_follow_every_edit(
         # Later edits find the importer's import table again (cached by its source's hash).
         files.write(config, f"PAIR = (1, {version})\nOTHER = 'x'\n")
         check(reloader)
-        assert m_user.P == (1, version)
+        expected = (1, version)
+        assert expected == m_user.P
     # The importer itself changes: its imports are read again from the new source.
     files.write(user, f"from {config} import PAIR as Q\n")
     check(reloader)
