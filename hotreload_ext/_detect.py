@@ -19,6 +19,7 @@ import contextlib
 import errno
 import fnmatch
 import importlib.util
+import itertools
 import os
 import stat as stat_module
 import struct
@@ -299,9 +300,10 @@ class TrackedModule:
     # The other files the failure of ``failed_digest`` went through (a module it imports), with
     # their stamps then: when one of them changes, the failed version is tried again.
     failed_because: tuple[tuple[str, Stamp | None], ...] = ()
-    # What the idle check stats: the file's name relative to an open handle on its directory
-    # (``dir_handle``), or its path when there is none.
-    stat_name: str = ""
+    # What the idle check stats: ``path[name_start:]`` relative to an open handle on the
+    # file's directory (``dir_handle``), or the whole path (0 and None). An offset, not a
+    # second string: a small int costs nothing, a name would cost 60 bytes a module.
+    name_start: int = 0
     dir_handle: int | None = None
 
     @property
@@ -327,7 +329,7 @@ class TrackedModule:
     @property
     def memory(self) -> int:
         """Approximate bytes this record keeps in memory (the store's file not counted)."""
-        return len(self.packed_stamp) + 33 + 36 + 15 * 8 + 32 + len(self.stat_name) + 49
+        return len(self.packed_stamp) + 33 + 32 + 32 + 14 * 8
 
     def accept(self, data: bytes, digest: bytes, stamp: Stamp) -> None:
         """Make ``data`` the running source."""
@@ -454,11 +456,13 @@ class _Directories:
             return
         self._open[directory] = (handle, result.st_dev, result.st_ino)
 
-    def relative(self, path: str) -> tuple[str, int | None]:
-        """What to stat for ``path``: its name and its directory's handle, or itself and None."""
-        directory, name = os.path.split(path)
+    def relative(self, path: str) -> tuple[int, int | None]:
+        """Where ``path``'s name starts and its directory's handle; (0, None) without one."""
+        directory = os.path.dirname(path)
         held = self._open.get(directory)
-        return (name, held[0]) if held is not None else (path, None)
+        if held is None:
+            return 0, None
+        return len(path) - len(os.path.basename(path)), held[0]
 
     def close(self) -> None:
         """Close every handle."""
@@ -506,9 +510,8 @@ class Watcher:
         self._seen_count = -1
         self._seen_last: str | None = None
         self._seen_last_module: object = None
-        # Every registered module already looked at, by name: the object itself, not its id
-        # (an id is an int object per module, and can be reused by a new module).
-        self._considered: dict[str, object] = {}
+        # User modules with no source, already reported.
+        self._unwatchable_seen: set[str] = set()
         self.store = SourceStore()
         # Counts changes to the set of tracked modules, so derived data (the directories a
         # change notifier watches, the path index) is rebuilt only when it moved.
@@ -541,28 +544,48 @@ class Watcher:
             return []
         # A watched module deleted from sys.modules (and maybe imported again): one lookup each.
         registered = self.modules.get
+        replaced: list[str] = []
         for stale in [t for t in self.tracked.values() if registered(t.name) is not t.module]:
             self._forget(stale.name)
-        considered = self._considered
-        for name in [n for n, m in considered.items() if registered(n) is not m]:
-            del considered[name]  # removed from sys.modules, or replaced: not kept alive here
-        self._seen_count, self._seen_last, self._seen_last_module = count, last, last_module
+            replaced.append(stale.name)
+        fresh = self._entries_since(count, last, last_module)
+        fresh += [(name, registered(name)) for name in replaced if registered(name) is not None]
         added: list[TrackedModule] = []
-        for name, module in list(self.modules.items()):
-            if considered.get(name) is module:
+        for name, module in fresh:
+            current = self.tracked.get(name)
+            if current is not None and current.module is module:
                 continue
-            considered[name] = module
             record = self.track(name, module)
             if record is not None:
                 added.append(record)
-            elif name not in self.tracked:
+            elif name not in self.tracked and name not in self._unwatchable_seen:
                 compiled = self.filter.sourceless_path(name, module)
                 if compiled is not None:
+                    self._unwatchable_seen.add(name)
                     self.unwatchable.append(
                         (name, f"loaded from {compiled} with no source file; it cannot be reloaded")
                     )
         self.store.flush()
         return added
+
+    def _entries_since(
+        self, count: int, last: str | None, last_module: object
+    ) -> list[tuple[str, object]]:
+        """The registry's entries added since the last call: all of them after a removal.
+
+        sys.modules only grows at its end, so when the entry that was last then is still at
+        the same position, only what follows it is new: thousands of modules already looked
+        at cost nothing to remember. Anything else (a module deleted or re-registered, or the
+        first call) means one pass over every entry.
+        """
+        seen, seen_last, seen_module = self._seen_count, self._seen_last, self._seen_last_module
+        self._seen_count, self._seen_last, self._seen_last_module = count, last, last_module
+        items = self.modules.items()
+        if 0 < seen <= count and seen_last is not None:
+            at = next(itertools.islice(self.modules, seen - 1, None), None)
+            if at == seen_last and self.modules.get(seen_last) is seen_module:
+                return list(itertools.islice(items, seen, None))
+        return list(items)
 
     def take_unwatchable(self) -> list[tuple[str, str]]:
         """``(module, why)`` for user modules found since the last call that can't be watched."""
@@ -596,7 +619,6 @@ class Watcher:
             store=self.store,
             # The dict, not hasattr(): see _module_source.
             is_package="__path__" in vars(module),
-            stat_name=path,
         )
         if not stable or changed_since_import(module, data, stamp):
             # The module was imported from older text. We cannot diff against it, but the next
@@ -619,7 +641,6 @@ class Watcher:
 
     def refilter(self) -> None:
         """Re-apply the filter to every loaded module (after the patterns changed)."""
-        self._considered.clear()
         self._seen_count = -1
         for name in list(self.tracked):
             if self.filter.source_path(name, self.tracked[name].module) is None:
@@ -715,7 +736,8 @@ class Watcher:
         suspects: list[tuple[TrackedModule, os.stat_result | OSError]] = []
         for tracked in self.tracked.values():
             try:
-                result = stat(tracked.stat_name, dir_fd=tracked.dir_handle)
+                # A slice from 0 is the path itself, not a copy.
+                result = stat(tracked.path[tracked.name_start :], dir_fd=tracked.dir_handle)
                 moved = (
                     pack(result.st_mtime_ns, result.st_size, result.st_ino, result.st_ctime_ns)
                     != tracked.packed_stamp
@@ -735,7 +757,7 @@ class Watcher:
         return suspects
 
     def _refresh_stat_names(self) -> None:
-        """Point each module's ``stat_name``/``dir_handle`` at a verified directory handle."""
+        """Point each module's ``name_start``/``dir_handle`` at a verified directory handle."""
         # A directory replaced since its handle was opened (a symlink swapped, a checkout moved
         # into place) makes its handle stale: verify() drops it, and the names are redone.
         if self._directories.verify() and self._plan_generation == self.generation:
@@ -743,8 +765,7 @@ class Watcher:
         self._plan_generation = self.generation
         self._directories.retain(self.tracked.values())
         for tracked in self.tracked.values():
-            name, handle = self._directories.relative(tracked.path)
-            tracked.stat_name, tracked.dir_handle = name, handle
+            tracked.name_start, tracked.dir_handle = self._directories.relative(tracked.path)
 
     def settle(self) -> None:
         """Write out the sources accepted by reloads; drop replaced ones once they pile up."""
@@ -766,7 +787,7 @@ class Watcher:
         self._directories.close()
         self._plan_generation = -1
         for tracked in self.tracked.values():
-            tracked.stat_name, tracked.dir_handle = tracked.path, None
+            tracked.name_start, tracked.dir_handle = 0, None
 
     def _examine(
         self,
@@ -864,6 +885,5 @@ class Watcher:
 
     def memory(self) -> int:
         """Approximate bytes kept in memory for all watched modules (the store's file aside)."""
-        # A dict entry is about 50 bytes: the registry of modules looked at, and `tracked`.
-        entries = 50 * (len(self._considered) + len(self.tracked))
+        entries = 50 * len(self.tracked)  # an entry of the `tracked` dict
         return sum(t.memory for t in self.tracked.values()) + entries + self.store.memory()

@@ -251,3 +251,27 @@ def test_unchanged_file_with_pyc_is_not_rerun(
     files.load(name, "X = 1\n")
     reloader.discover()
     assert not reloader.check()
+
+
+def test_imports_after_a_removal_in_the_middle_are_watched(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    # Only what follows the previous last entry is new, unless something before it went away.
+    a, b, c, d = (files.name(s) for s in ("mid_a", "mid_b", "mid_c", "mid_d"))
+    for name in (a, b, c):
+        files.load(name, "X = 1\n")
+    reloader.discover()
+    assert {a, b, c} <= set(reloader.watched)
+    del sys.modules[a]
+    files.load(d, "X = 4\n")
+    reloader.discover()
+    assert set(reloader.watched) == {b, c, d}
+    # Re-imported: a new module object, watched again.
+    files.load(a)
+    reloader.discover()
+    assert reloader.watched[a].module is sys.modules[a]
+    # Replaced in place (same key, same position, another object) is seen at the next import.
+    sys.modules[b] = types.ModuleType(b)
+    files.load(files.name("mid_e"), "X = 5\n")
+    reloader.discover()
+    assert b not in reloader.watched
