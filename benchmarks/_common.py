@@ -165,6 +165,22 @@ def write_sources(directory: Path, sources: Mapping[str, str]) -> None:
     compileall.compile_dir(str(directory), quiet=1)
 
 
+def compile_extensions() -> None:
+    """Byte-compile hotreload's own code, as installing a wheel does.
+
+    The suite's environment installs the project editable, and with ``PYTHONDONTWRITEBYTECODE``
+    set (as on some CI machines) every worker would compile hotreload from source on import,
+    while IPython's autoreload, installed from a wheel, loads bytecode. Compiling first makes
+    both load the way a user's installation does (and keeps compiler memory out of RSS).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("hotreload_ext")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            compileall.compile_dir(location, quiet=1)
+
+
 def generate_modules(directory: Path, count: int) -> None:
     """Write ``count`` modules made by :func:`module_source`."""
     write_sources(directory, {module_name(i): module_source(i) for i in range(count)})

@@ -11,6 +11,7 @@ import gc
 import importlib
 import importlib.util
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -130,8 +131,20 @@ def run_idle(ctx: Context) -> None:
     ctx.info["sys_modules"] = len(sys.modules)
     if extension is not None:
         ctx.info["watched"] = len(extension.reloader.watched)
+        ctx.info["stat_floor"] = stat_floor([t.path for t in extension.reloader.watched.values()])
     if notifier is not None:
         ctx.info["notifier_reason"] = notifier.reason
+
+
+def stat_floor(paths: list[str], loops: int = 50) -> float:
+    """CPU seconds of a bare loop of one ``os.stat`` per path (median): what polling can't beat."""
+    samples = []
+    for _ in range(loops):
+        started = time.thread_time()
+        for path in paths:
+            os.stat(path)
+        samples.append(time.thread_time() - started)
+    return statistics.median(samples)
 
 
 def run_edit_defs(ctx: Context) -> None:
@@ -453,6 +466,13 @@ def _scenarios() -> dict[str, Scenario]:
             run_idle,
             ALL,
             lambda s: {"users": s.users, "cells": s.cells},
+        ),
+        Scenario(
+            "idle-many-heavy",
+            "idle cell, heavy packages + many user modules, polling",
+            run_idle,
+            ALL,
+            lambda s: {"users": s.users, "heavy": True, "cells": s.cells},
         ),
         Scenario(
             "idle-notify-few",

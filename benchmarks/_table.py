@@ -106,6 +106,28 @@ def build_table(runs: Runs, sizes: Sizes, skipped: dict[str, str]) -> Table:
         )
     if have("idle-many"):
         versus(f"idle cell, {users:,} user modules, polling", "idle-many", 1 / 3, "<= 1/3")
+        floor = info_of(runs, "idle-many", HOT, "stat_floor")
+        if isinstance(floor, float):
+            auto = hooks("idle-many", AUTO)
+            table.rows.append(
+                Row(
+                    "  floor: a bare loop of one os.stat per watched file",
+                    None,
+                    None,
+                    floor * 1000,
+                    _div(floor * 1000, auto),
+                    "(for scale)",
+                    None,
+                )
+            )
+    if have("idle-many-heavy"):
+        count = info_of(runs, "idle-many-heavy", AUTO, "sys_modules")
+        versus(
+            f"idle cell, heavy + {users:,} user modules ({count} in sys.modules), polling",
+            "idle-many-heavy",
+            1 / 3,
+            "<= 1/3",
+        )
     for name, count in (("idle-notify-few", 200), ("idle-notify-many", users)):
         if have(name):
             value = hooks(name, HOT_NOTIFY)

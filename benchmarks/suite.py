@@ -36,6 +36,7 @@ from _common import (
     LABELS,
     ROOT,
     THIRD_PARTY,
+    compile_extensions,
     cpu_model,
     filesystem_of,
     source_revision,
@@ -127,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         workdir = Path(tmp)
         print("generating modules ...", file=sys.stderr)
         dirs = generate(workdir / "modules", sizes)
+        compile_extensions()
         env = worker_env(workdir)
         for round_ in range(rounds):
             for scenario in active:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Mapping
 
-from ._diff import ParsedSource
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._diff import ParsedSource
 
 __all__ = ["imported_modules", "order_modules", "resolve_import"]
 
