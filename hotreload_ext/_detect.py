@@ -272,50 +272,133 @@ def decode_source(data: bytes) -> str:
         raise SyntaxError(f"cannot decode the source as text: {reason}") from exc
 
 
-@dataclass(slots=True, eq=False)
+# A stamp part that no stat packs to (a size of -1): stored while the file is racily clean, so
+# that the idle check's one comparison fails and the file is read again.
+_NEVER = b"\xff" * 32
+_KEY_FORMAT = struct.Struct("<q")
+
+_MISSING_REPORTED, _IS_PACKAGE, _SOURCE_KNOWN = 1, 2, 4
+
+
 class TrackedModule:
     """What hotreload remembers about one watched module.
 
-    Kept small (there is one per watched module, thousands in a big session): the running
-    source and its hash live in the watcher's :class:`SourceStore`, the stamp is packed.
+    There is one per watched module, thousands in a big session, so it is kept to about 200
+    bytes: the running source and its hash live in the watcher's :class:`SourceStore`; the
+    file's stamp and the store's key share one bytes object; the flags share one int.
     """
 
-    name: str
-    module: types.ModuleType
-    path: str
-    store: SourceStore
-    # Where the running source and its hash are in the store (NO_SOURCE: unknown source).
-    key: int = NO_SOURCE
-    # The file's stamp, packed (see pack_stamp): compared as one bytes object per check.
-    packed_stamp: bytes = b""
-    failed_digest: bytes | None = None
-    missing_reported: bool = False
-    is_package: bool = False
-    # Racily clean: a stamp taken within the filesystem's timestamp tick of the file's mtime
-    # cannot prove the content is unchanged, so such a file is re-hashed until it ages.
-    racy: bool = True
-    # False when the file already differed from what the module was imported from at the time
-    # we started watching it: the running code's source is unknown, the next check re-runs it.
-    source_known: bool = True
-    # The other files the failure of ``failed_digest`` went through (a module it imports), with
-    # their stamps then: when one of them changes, the failed version is tried again.
-    failed_because: tuple[tuple[str, Stamp | None], ...] = ()
-    # What the idle check stats: ``path[name_start:]`` relative to an open handle on the
-    # file's directory (``dir_handle``), or the whole path (0 and None). An offset, not a
-    # second string: a small int costs nothing, a name would cost 60 bytes a module.
-    name_start: int = 0
-    dir_handle: int | None = None
+    __slots__ = (
+        "_failure",
+        "_flags",
+        "_record",
+        "dir_handle",
+        "module",
+        "name",
+        "name_start",
+        "path",
+        "store",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        module: types.ModuleType,
+        path: str,
+        store: SourceStore,
+        *,
+        is_package: bool = False,
+    ) -> None:
+        self.name = name
+        self.module = module
+        self.path = path
+        self.store = store
+        # The packed stamp (32 bytes; _NEVER while racily clean), then the store's key (8).
+        self._record = _NEVER + _KEY_FORMAT.pack(NO_SOURCE)
+        # (hash of the version that failed, the other files its failure went through) or None.
+        self._failure: tuple[bytes | None, tuple[tuple[str, Stamp | None], ...]] | None = None
+        self._flags = _SOURCE_KNOWN | (_IS_PACKAGE if is_package else 0)
+        # What the idle check stats: ``path[name_start:]`` relative to an open handle on the
+        # file's directory (``dir_handle``), or the whole path (0 and None). An offset, not a
+        # second string: a small int costs nothing, a name would cost 60 bytes a module.
+        self.name_start = 0
+        self.dir_handle: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<TrackedModule {self.name} {self.path}>"
+
+    # --- the record -------------------------------------------------------------------------
+    @property
+    def key(self) -> int:
+        """Where the running source and its hash are in the store (NO_SOURCE: unknown)."""
+        key: int = _KEY_FORMAT.unpack_from(self._record, 32)[0]
+        return key
+
+    @key.setter
+    def key(self, key: int) -> None:
+        self._record = self._record[:32] + _KEY_FORMAT.pack(key)
 
     @property
-    def stamp(self) -> Stamp:
-        """The file's stamp when its content was last verified."""
-        return unpack_stamp(self.packed_stamp)
+    def packed_stamp(self) -> bytes:
+        """The file's stamp when its content was last verified, packed (see pack_stamp)."""
+        return self._record[:32]
+
+    @property
+    def racy(self) -> bool:
+        """Whether the file is racily clean (see ``_RACY_NS``).
+
+        A stamp taken within the filesystem's timestamp tick of the file's mtime cannot prove
+        the content is unchanged, so such a file is re-hashed until it ages.
+        """
+        return self._record.startswith(_NEVER)
 
     def restamp(self, stamp: Stamp) -> None:
         """Record that the file with ``stamp`` was verified to hold the running source now."""
-        self.packed_stamp = pack_stamp(stamp)
-        self.racy = stamp[0] >= time.time_ns() - _RACY_NS
+        racy = stamp[0] >= time.time_ns() - _RACY_NS
+        self._record = (_NEVER if racy else pack_stamp(stamp)) + self._record[32:]
 
+    # --- flags and failure ------------------------------------------------------------------
+    @property
+    def is_package(self) -> bool:
+        """Whether the module is a package."""
+        return bool(self._flags & _IS_PACKAGE)
+
+    @property
+    def source_known(self) -> bool:
+        """Whether the source the running code came from is known.
+
+        False when the file already differed from what the module was imported from when it
+        started being watched; the next check then re-runs the whole module.
+        """
+        return bool(self._flags & _SOURCE_KNOWN)
+
+    @property
+    def missing_reported(self) -> bool:
+        """Whether the file's disappearance (or unreadability) was reported already."""
+        return bool(self._flags & _MISSING_REPORTED)
+
+    @missing_reported.setter
+    def missing_reported(self, value: bool) -> None:
+        self._flags = self._flags | _MISSING_REPORTED if value else self._flags & ~_MISSING_REPORTED
+
+    @property
+    def failed_digest(self) -> bytes | None:
+        """The hash of the last version that failed to reload, if it is still the file's."""
+        return None if self._failure is None else self._failure[0]
+
+    @property
+    def failed_because(self) -> tuple[tuple[str, Stamp | None], ...]:
+        """The other files the failure went through, with their stamps then.
+
+        A module it imports, say: when one of them changes, the failed version is tried again.
+        """
+        return () if self._failure is None else self._failure[1]
+
+    def clear_failure(self) -> None:
+        """Forget the failed version (it was fixed, or gets a retry)."""
+        self._failure = None
+
+    # --- the running source -----------------------------------------------------------------
     @property
     def digest(self) -> bytes:
         """The hash of the running source (empty when it is unknown)."""
@@ -329,24 +412,22 @@ class TrackedModule:
     @property
     def memory(self) -> int:
         """Approximate bytes this record keeps in memory (the store's file not counted)."""
-        return len(self.packed_stamp) + 33 + 32 + 32 + 14 * 8
+        return 16 + 16 + 8 * len(self.__slots__) + 33 + len(self._record)
 
     def accept(self, data: bytes, digest: bytes, stamp: Stamp) -> None:
         """Make ``data`` the running source."""
         self.store.release(self.key)
         self.key = self.store.put(data, digest)
-        self.failed_digest = None
-        self.failed_because = ()
-        self.missing_reported = False
-        self.source_known = True
+        self._failure = None
+        self._flags = (self._flags | _SOURCE_KNOWN) & ~_MISSING_REPORTED
         self.restamp(stamp)
 
     def forget_source(self) -> None:
         """The running code's source is unknown: the next check must treat the file as new."""
         self.store.release(self.key)
         self.key = NO_SOURCE
-        self.source_known = False
-        self.packed_stamp = pack_stamp(_UNKNOWN_STAMP)
+        self._flags &= ~_SOURCE_KNOWN
+        self._record = _NEVER + self._record[32:]
 
     def reject(self, digest: bytes, stamp: Stamp, depends_on: Iterable[str] = ()) -> None:
         """Remember a version that failed, so it is reported once, not on every cell.
@@ -357,8 +438,7 @@ class TrackedModule:
             depends_on: Other files the failure went through (see :func:`files_in_failure`):
                 a fix saved to one of them retries this version without touching this file.
         """
-        self.failed_digest = digest
-        self.failed_because = tuple((path, _stamp_or_none(path)) for path in depends_on)
+        self._failure = (digest, tuple((path, _stamp_or_none(path)) for path in depends_on))
         self.restamp(stamp)
 
 
@@ -613,10 +693,10 @@ class Watcher:
         except OSError:
             return None
         record = TrackedModule(
-            name=name,
-            module=module,
-            path=path,
-            store=self.store,
+            name,
+            module,
+            path,
+            self.store,
             # The dict, not hasattr(): see _module_source.
             is_package="__path__" in vars(module),
         )
@@ -689,8 +769,7 @@ class Watcher:
                 if self._failure_cause_changed(tracked):
                     # A file the failure went through was saved: the failed version gets a
                     # retry.
-                    tracked.failed_digest = None
-                    tracked.failed_because = ()
+                    tracked.clear_failure()
                 elif not self._moved(tracked, outcome, forced):
                     continue
             change = self._examine(tracked, outcome, tracked.name in forced, problems)
@@ -738,21 +817,17 @@ class Watcher:
             try:
                 # A slice from 0 is the path itself, not a copy.
                 result = stat(tracked.path[tracked.name_start :], dir_fd=tracked.dir_handle)
-                moved = (
+                # Also fails while the file is racily clean: its record holds _NEVER then.
+                moved = not tracked._record.startswith(
                     pack(result.st_mtime_ns, result.st_size, result.st_ino, result.st_ctime_ns)
-                    != tracked.packed_stamp
                 )
             except OSError as exc:
                 suspects.append((tracked, exc))
                 continue
             except struct.error:
                 moved = True  # a stamp out of pack()'s range: compared the slow way
-            if (
-                moved
-                or tracked.racy
-                or tracked.failed_because
-                or (forced and tracked.name in forced)
-            ):
+            failure = tracked._failure
+            if moved or (failure is not None and failure[1]) or (forced and tracked.name in forced):
                 suspects.append((tracked, result))
         return suspects
 
@@ -826,7 +901,7 @@ class Watcher:
             # Touched, or reverted to what is running: nothing to reload. Remember the stamp
             # (and that its content was verified now) so the next cell is cheap again.
             tracked.restamp(stamp)
-            tracked.failed_digest = None
+            tracked.clear_failure()
             return None
         if digest == tracked.failed_digest:
             # Still the version that failed: it was reported once already.

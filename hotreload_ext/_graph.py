@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
