@@ -38,7 +38,8 @@ class Namespace:
         mapping: The namespace itself (a module ``__dict__``, IPython's ``user_ns``).
         imports: Its known ``from ... import`` statements, or None to read them from ``source``.
         source: The namespace's source text, read lazily only when a binding matches.
-        source_digest: The hash of that text: its import table is parsed once per version.
+        source_digest: The hash of that text, read lazily too: its import table is parsed once
+            per version.
         module_name: The module owning the namespace, to resolve relative imports.
         is_package: Whether that module is a package (relative imports start from itself).
     """
@@ -47,7 +48,7 @@ class Namespace:
     mapping: dict[str, Any]
     imports: ImportedNames | None = None
     source: Callable[[], str | None] | None = None
-    source_digest: bytes = b""
+    source_digest: Callable[[], bytes] | None = None
     module_name: str = ""
     is_package: bool = False
 
@@ -164,9 +165,10 @@ def _imports_of(
 ) -> ImportedNames | None:
     """The namespace's import table: cached for this version of its source, or parsed now."""
     key = namespace.module_name or namespace.label
-    if namespace.source_digest:
+    digest = namespace.source_digest() if namespace.source_digest is not None else b""
+    if digest:
         cached = tables.get(key)
-        if cached is not None and cached[0] == namespace.source_digest:
+        if cached is not None and cached[0] == digest:
             return cached[1]
     text = namespace.source() if namespace.source is not None else None
     # The hint only spares a parse; a version already parsed (above) needs no hint.
@@ -177,6 +179,6 @@ def _imports_of(
     except SyntaxError:
         return None
     imports = from_imports(tree, namespace.module_name, is_package=namespace.is_package)
-    if namespace.source_digest:
-        tables[key] = (namespace.source_digest, imports)
+    if digest:
+        tables[key] = (digest, imports)
     return imports
