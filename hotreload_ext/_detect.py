@@ -400,6 +400,15 @@ class TrackedModule:
 
     # --- the running source -----------------------------------------------------------------
     @property
+    def version(self) -> tuple[int, int] | None:
+        """What tells this running source from any other one, without reading it.
+
+        ``(store generation, key)``: a key is never reused within a generation of the store.
+        None when the source is unknown.
+        """
+        return (self.store.generation, self.key) if self.source_known else None
+
+    @property
     def digest(self) -> bytes:
         """The hash of the running source (empty when it is unknown)."""
         return self.store.digest(self.key) if self.source_known else b""

@@ -342,7 +342,7 @@ class Reloader:
                 label=t.name,
                 mapping=t.module.__dict__,
                 source=functools.partial(_running_text, t),
-                source_digest=functools.partial(_running_digest, t),
+                source_version=functools.partial(_running_version, t),
                 module_name=t.name,
                 is_package=t.is_package,
             )
@@ -363,8 +363,8 @@ def _add(timings: dict[str, float], stage: str, seconds: float) -> None:
     timings[stage] = timings.get(stage, 0.0) + seconds
 
 
-def _running_digest(tracked: TrackedModule) -> bytes:
-    return tracked.digest
+def _running_version(tracked: TrackedModule) -> tuple[int, int] | None:
+    return tracked.version
 
 
 def _running_text(tracked: TrackedModule) -> str | None:

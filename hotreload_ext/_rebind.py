@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +38,8 @@ class Namespace:
         mapping: The namespace itself (a module ``__dict__``, IPython's ``user_ns``).
         imports: Its known ``from ... import`` statements, or None to read them from ``source``.
         source: The namespace's source text, read lazily only when a binding matches.
-        source_digest: The hash of that text, read lazily too: its import table is parsed once
-            per version.
+        source_version: What identifies that text's version (its hash, say), read lazily too:
+            the import table is parsed once per version.
         module_name: The module owning the namespace, to resolve relative imports.
         is_package: Whether that module is a package (relative imports start from itself).
     """
@@ -48,7 +48,7 @@ class Namespace:
     mapping: dict[str, Any]
     imports: ImportedNames | None = None
     source: Callable[[], str | None] | None = None
-    source_digest: Callable[[], bytes] | None = None
+    source_version: Callable[[], Hashable] | None = None
     module_name: str = ""
     is_package: bool = False
 
@@ -74,9 +74,9 @@ def from_imports(
     return found
 
 
-# module name -> (digest of its source, its import table): a namespace's imports, parsed once
+# module name -> (version of its source, its import table): a namespace's imports, parsed once
 # per version of its source and reused by every later reload that rebinds into it.
-ImportTables = dict[str, tuple[bytes, ImportedNames]]
+ImportTables = dict[str, tuple[Hashable, ImportedNames]]
 
 
 def rebind_imports(
@@ -97,17 +97,20 @@ def rebind_imports(
     tables = {} if tables is None else tables
     rebound: list[str] = []
     # A package that re-exports `from .core import VERSION` passes the new object on: its own
-    # importers (`from pkg import VERSION`) are rebound in the next round. One scan of every
-    # namespace per round (rounds = re-export depth), not one per rebound importer.
+    # importers (`from pkg import VERSION`) are rebound in the next round. The first round scans
+    # every namespace; a later one only those still holding an old object after the previous
+    # round (what is passed on is one of the same old objects), so 200 importers of one name
+    # cost one scan, not two.
     current: dict[str, Mapping[str, tuple[Any, Any]]] = {module_name: changes}
     done: set[tuple[str, str]] = set()
-    while current:
+    while current and namespaces:
         fresh = {
             source: {k: v for k, v in names.items() if (source, k) not in done}
             for source, names in current.items()
         }
         done |= {(source, k) for source, names in fresh.items() for k in names}
-        current = dict(_rebind_round(fresh, namespaces, rebound, tables))
+        passed_on, namespaces = _rebind_round(fresh, namespaces, rebound, tables)
+        current = dict(passed_on)
     return rebound
 
 
@@ -116,12 +119,18 @@ def _rebind_round(
     namespaces: list[Namespace],
     rebound: list[str],
     tables: ImportTables,
-) -> dict[str, dict[str, tuple[Any, Any]]]:
-    """One round of :func:`rebind_imports`; returns the rebindings made in module namespaces."""
+) -> tuple[dict[str, dict[str, tuple[Any, Any]]], list[Namespace]]:
+    """One round of :func:`rebind_imports`.
+
+    Returns:
+        The rebindings made in module namespaces (passed on to the next round), and the
+        namespaces that still hold one of the old objects afterwards.
+    """
     passed_on: dict[str, dict[str, tuple[Any, Any]]] = {}
+    holding: list[Namespace] = []
     old_ids = {id(old) for names in changes.values() for old, _ in names.values()}
     if not old_ids:
-        return passed_on
+        return passed_on, holding
     # Several changed names may have held the same old object (`X = 0`, `Y = 0`): a binding
     # is matched to its name through its import statement, not through the object.
     all_names = sorted({name for names in changes.values() for name in names})
@@ -135,6 +144,7 @@ def _rebind_round(
         if imports is None:
             imports = _imports_of(namespace, hint, tables)
             if imports is None:
+                holding.append(namespace)
                 continue
         for alias in candidates:
             source, name = imports.get(alias, ("", ""))
@@ -147,7 +157,9 @@ def _rebind_round(
                 rebound.append(f"{alias} in {namespace.label}")
                 if namespace.module_name:
                     passed_on.setdefault(namespace.module_name, {})[alias] = (old, new)
-    return passed_on
+        if any(id(mapping.get(alias)) in old_ids for alias in candidates):
+            holding.append(namespace)
+    return passed_on, holding
 
 
 def _import_hint(names: Iterable[str]) -> re.Pattern[str]:
@@ -165,10 +177,10 @@ def _imports_of(
 ) -> ImportedNames | None:
     """The namespace's import table: cached for this version of its source, or parsed now."""
     key = namespace.module_name or namespace.label
-    digest = namespace.source_digest() if namespace.source_digest is not None else b""
-    if digest:
+    version = namespace.source_version() if namespace.source_version is not None else None
+    if version is not None:
         cached = tables.get(key)
-        if cached is not None and cached[0] == digest:
+        if cached is not None and cached[0] == version:
             return cached[1]
     text = namespace.source() if namespace.source is not None else None
     # The hint only spares a parse; a version already parsed (above) needs no hint.
@@ -179,6 +191,6 @@ def _imports_of(
     except SyntaxError:
         return None
     imports = from_imports(tree, namespace.module_name, is_package=namespace.is_package)
-    if digest:
-        tables[key] = (digest, imports)
+    if version is not None:
+        tables[key] = (version, imports)
     return imports

@@ -53,6 +53,8 @@ class SourceStore:
         self._live = 0
         self._garbage = 0
         self._pid = os.getpid()
+        #: Bumped by each compaction, which reuses the offsets (and so the keys) of old versions.
+        self.generation = 0
         #: Why the sources are kept in memory instead of a file (None while the file works).
         self.fallback: str | None = None
         self._finalizer = weakref.finalize(self, _close, [self._handle])
@@ -98,6 +100,7 @@ class SourceStore:
         """Rewrite the store with only ``keys`` (every live one); return old key -> new key."""
         live = [key for key in keys if key != NO_SOURCE]
         blobs = [(key, self._blob(key)) for key in live]
+        self.generation += 1
         self._close_file()
         self._memory = bytearray() if self._memory is not None else None
         self._pending = bytearray()
