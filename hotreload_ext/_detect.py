@@ -189,8 +189,7 @@ def stamp_of(result: os.stat_result) -> Stamp:
     return (result.st_mtime_ns, result.st_size, result.st_ino, result.st_ctime_ns)
 
 
-_STAMP_FORMAT = struct.Struct("<qqQq")
-_pack_exact = _STAMP_FORMAT.pack
+_pack_exact = struct.Struct("<qqQq").pack
 
 
 def pack_stamp(stamp: Stamp) -> bytes:
@@ -202,14 +201,6 @@ def pack_stamp(stamp: Stamp) -> bytes:
         low, high = -(2**63), 2**63 - 1
         mtime, size, inode, ctime = (min(max(v, low), high) for v in stamp)
         return _pack_exact(mtime, size, inode & (2**64 - 1), ctime)
-
-
-def unpack_stamp(packed: bytes) -> Stamp:
-    """The stamp packed by :func:`pack_stamp` (the unknown stamp for empty bytes)."""
-    if not packed:
-        return _UNKNOWN_STAMP
-    mtime, size, inode, ctime = _STAMP_FORMAT.unpack(packed)
-    return (mtime, size, inode, ctime)
 
 
 def _stamp_or_none(path: str, stat: Callable[[str], os.stat_result] = os.stat) -> Stamp | None:
@@ -338,19 +329,14 @@ class TrackedModule:
     def key(self, key: int) -> None:
         self._record = self._record[:32] + _KEY_FORMAT.pack(key)
 
-    @property
-    def packed_stamp(self) -> bytes:
-        """The file's stamp when its content was last verified, packed (see pack_stamp)."""
-        return self._record[:32]
+    def verified_by(self, result: os.stat_result) -> bool:
+        """Whether ``result`` proves the file still holds the content verified last.
 
-    @property
-    def racy(self) -> bool:
-        """Whether the file is racily clean (see ``_RACY_NS``).
-
-        A stamp taken within the filesystem's timestamp tick of the file's mtime cannot prove
-        the content is unchanged, so such a file is re-hashed until it ages.
+        Never while the file is racily clean (see ``_RACY_NS``): a stamp taken within the
+        filesystem's timestamp tick of the file's mtime cannot prove it, so such a file is
+        re-hashed until it ages. Its record then holds ``_NEVER``, which no stat packs to.
         """
-        return self._record.startswith(_NEVER)
+        return self._record.startswith(pack_stamp(stamp_of(result)))
 
     def restamp(self, stamp: Stamp) -> None:
         """Record that the file with ``stamp`` was verified to hold the running source now."""
@@ -789,11 +775,7 @@ class Watcher:
     @staticmethod
     def _moved(tracked: TrackedModule, result: os.stat_result, forced: set[str]) -> bool:
         """Whether the file must be read: its stamp moved, is too recent to trust, or forced."""
-        return (
-            pack_stamp(stamp_of(result)) != tracked.packed_stamp
-            or tracked.racy
-            or bool(forced and tracked.name in forced)
-        )
+        return not tracked.verified_by(result) or bool(forced and tracked.name in forced)
 
     def _stat_each(
         self, candidates: Iterable[TrackedModule], forced: set[str]
@@ -826,7 +808,7 @@ class Watcher:
             try:
                 # A slice from 0 is the path itself, not a copy.
                 result = stat(tracked.path[tracked.name_start :], dir_fd=tracked.dir_handle)
-                # Also fails while the file is racily clean: its record holds _NEVER then.
+                # TrackedModule.verified_by, inlined: the one comparison of the idle check.
                 moved = not tracked._record.startswith(
                     pack(result.st_mtime_ns, result.st_size, result.st_ino, result.st_ctime_ns)
                 )

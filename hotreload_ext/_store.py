@@ -62,10 +62,7 @@ class SourceStore:
     # --- storing ----------------------------------------------------------------------------
     def put(self, data: bytes, digest: bytes) -> int:
         """Store one version; return its key."""
-        blob = digest + _compress(data)
-        key = ((self._size + len(self._pending)) << _LENGTH_BITS) | len(blob)
-        self._pending += blob
-        self._live += len(blob)
+        key = self._append(digest + _compress(data))
         if len(self._pending) >= _FLUSH_AT:
             self.flush()
         return key
@@ -73,7 +70,7 @@ class SourceStore:
     def release(self, key: int) -> None:
         """The version under ``key`` is no longer needed."""
         if key != NO_SOURCE:
-            length = key & ((1 << _LENGTH_BITS) - 1)
+            _, length = _split(key)
             self._live -= length
             self._garbage += length
 
@@ -105,15 +102,7 @@ class SourceStore:
         self._memory = bytearray() if self._memory is not None else None
         self._pending = bytearray()
         self._size = self._live = self._garbage = 0
-        moved: dict[int, int] = {}
-        for key, blob in blobs:
-            if blob is None:
-                moved[key] = NO_SOURCE
-                continue
-            new = ((self._size + len(self._pending)) << _LENGTH_BITS) | len(blob)
-            self._pending += blob
-            self._live += len(blob)
-            moved[key] = new
+        moved = {key: NO_SOURCE if blob is None else self._append(blob) for key, blob in blobs}
         self.flush()
         return moved
 
@@ -142,10 +131,17 @@ class SourceStore:
         self._close_file()
 
     # --- internals ----------------------------------------------------------------------------
+    def _append(self, blob: bytes) -> int:
+        """Buffer ``blob`` at the end of the store; its key is its offset and length."""
+        key = ((self._size + len(self._pending)) << _LENGTH_BITS) | len(blob)
+        self._pending += blob
+        self._live += len(blob)
+        return key
+
     def _blob(self, key: int, limit: int | None = None) -> bytes | None:
         if key == NO_SOURCE:
             return None
-        offset, length = key >> _LENGTH_BITS, key & ((1 << _LENGTH_BITS) - 1)
+        offset, length = _split(key)
         if limit is not None:
             length = min(length, limit)
         if offset >= self._size:
@@ -202,6 +198,11 @@ class SourceStore:
             handle, self._handle = self._handle, None
             self._finalizer.detach()
             _close([handle])
+
+
+def _split(key: int) -> tuple[int, int]:
+    """A key's (offset, length)."""
+    return key >> _LENGTH_BITS, key & ((1 << _LENGTH_BITS) - 1)
 
 
 def _compress(data: bytes) -> bytes:
