@@ -46,6 +46,7 @@ from _common import (
     THIRD_PARTY,
     HookTimer,
     callbacks_before,
+    compile_extensions,
     cpu_model,
     filesystem_of,
     generate_modules,
@@ -444,6 +445,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         moddir = workdir / "modules"
         moddir.mkdir()
         generate_modules(moddir, args.modules)
+        compile_extensions()
         env = worker_env(workdir)
         base = {
             "moddir": str(moddir),
