@@ -262,6 +262,10 @@ def test_reports_go_through_logging(
 def test_unload_removes_every_hook(
     ipython: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # IPython 9 registers its own magics lazily: looking %load_ext and %unload_ext up first
+    # keeps their ExtensionMagics (added on first use) out of what hotreload must remove.
+    ipython.find_line_magic("load_ext")
+    ipython.find_line_magic("unload_ext")
     before = {event: list(cbs) for event, cbs in ipython.events.callbacks.items()}
     configurables = list(ipython.configurables)
     ipython.run_line_magic("load_ext", "hotreload")
