@@ -8,7 +8,8 @@
 Cells: Python 3.10-3.13 x the newest IPython 8.x and the newest 9.x; IPython 9 requires Python
 3.11, so there is no (3.10, 9) cell. Each cell runs the whole pytest suite: unit, integration and
 end-to-end (a terminal IPython subprocess, Jupyter kernels, the notebooks). Each cell has its own
-venv under ``.nox/``, reused from run to run and reinstalled only when ``pyproject.toml`` changed.
+venv under ``.nox/``, reused from run to run and reinstalled only when the build inputs changed
+(``pyproject.toml``, ``setup.py``, the C speedups). One cell runs with the Python stat loop.
 The lint, type and docs checks do not depend on the interpreter: ``./scripts/test`` runs them once.
 """
 
@@ -31,6 +32,9 @@ PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 IPYTHONS = {"8": "ipython>=8.12,<9", "9": "ipython>=9,<10"}
 # The cells CI runs when the whole matrix does not fit its time budget.
 CI_CELLS = {("3.10", "8"), ("3.13", "8"), ("3.11", "9"), ("3.13", "9")}
+# The cells that run the suite with the idle check's Python loop (HOTRELOAD_SPEEDUPS=0) instead
+# of the C one, so that CI runs every test through both.
+PYTHON_LOOP_CELLS = {("3.10", "8")}
 ROOT = Path(__file__).resolve().parent
 
 
@@ -65,11 +69,13 @@ def _install(session: nox.Session, ipython: str) -> None:
     assert isinstance(session.virtualenv, nox.virtualenv.VirtualEnv)
     stamp = Path(session.virtualenv.location) / ".hotreload-installed"
     wanted = f"{ipython}\n"
-    pyproject = ROOT / "pyproject.toml"
+    # The build inputs: an editable install builds the C speedups in place, so a change to them
+    # needs a reinstall too.
+    inputs = [ROOT / "pyproject.toml", ROOT / "setup.py", ROOT / "hotreload_ext" / "_speedups.c"]
     if (
         stamp.exists()
         and stamp.read_text() == wanted
-        and stamp.stat().st_mtime >= pyproject.stat().st_mtime
+        and all(stamp.stat().st_mtime >= path.stat().st_mtime for path in inputs)
     ):
         return
     session.install("--upgrade", "pip")
@@ -90,6 +96,7 @@ CELLS = [
 def tests(session: nox.Session, ipython: str) -> None:
     """The whole test suite on one Python with one IPython major version."""
     _install(session, IPYTHONS[ipython])
+    python_loop = (session.python, ipython) in PYTHON_LOOP_CELLS
     session.run(
         "python",
         "-c",
@@ -98,6 +105,8 @@ def tests(session: nox.Session, ipython: str) -> None:
         "print('Python', sys.version.split()[0], 'IPython', IPython.__version__)",
         silent=False,
     )
+    if python_loop:
+        session.log("this cell polls with the Python stat loop (HOTRELOAD_SPEEDUPS=0)")
     # The user's IPython profile must never leak into the tests (as in ./scripts/test).
     with tempfile.TemporaryDirectory(prefix="ipythondir-") as ipythondir:
         session.run(
@@ -106,5 +115,5 @@ def tests(session: nox.Session, ipython: str) -> None:
             "pytest",
             "-q",
             *session.posargs,
-            env={"IPYTHONDIR": ipythondir},
+            env={"IPYTHONDIR": ipythondir, "HOTRELOAD_SPEEDUPS": "0" if python_loop else "1"},
         )

@@ -465,6 +465,14 @@ _FILES_PER_HANDLE = 8
 _MAX_HANDLES = 32
 _CAN_STAT_AT = os.stat in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
 
+# The idle loop in C (hotreload_ext/_speedups.c), when it was built at install: the same stats
+# and comparisons as Watcher._stat_all's Python loop, without building a stat_result per file.
+_unverified: Callable[[list[TrackedModule]], list[int]] | None
+try:
+    from ._speedups import unverified as _unverified
+except ImportError:  # not built (no C compiler at install, or another Python implementation)
+    _unverified = None
+
 
 class _Directories:
     """Open handles on the directories that hold many watched files.
@@ -597,6 +605,9 @@ class Watcher:
         self._plan_generation = -1
         # Modules whose last version failed: the engine keeps this up to date.
         self.waiting: set[str] = set()
+        # Whether the idle check uses the C loop. HOTRELOAD_SPEEDUPS=0 turns it off, to rule it
+        # out when something looks wrong (and for the test cell that runs the Python loop).
+        self.speedups = _unverified is not None and os.environ.get("HOTRELOAD_SPEEDUPS") != "0"
         # User modules that cannot be watched (no source), reported once by the engine.
         self.unwatchable: list[tuple[str, str]] = []
 
@@ -623,10 +634,12 @@ class Watcher:
         for stale in [t for t in self.tracked.values() if registered(t.name) is not t.module]:
             self._forget(stale.name)
             replaced.append(stale.name)
-        fresh = self._entries_since(count, last, last_module)
-        fresh += [(name, registered(name)) for name in replaced if registered(name) is not None]
+        fresh = self._names_since(count, last, last_module) + replaced
         added: list[TrackedModule] = []
-        for name, module in fresh:
+        for name in fresh:
+            module = registered(name)
+            if module is None:
+                continue
             current = self.tracked.get(name)
             if current is not None and current.module is module:
                 continue
@@ -643,24 +656,23 @@ class Watcher:
         self.store.flush()
         return added
 
-    def _entries_since(
-        self, count: int, last: str | None, last_module: object
-    ) -> list[tuple[str, object]]:
-        """The registry's entries added since the last call: all of them after a removal.
+    def _names_since(self, count: int, last: str | None, last_module: object) -> list[str]:
+        """The registry's names added since the last call: all of them after a removal.
 
         sys.modules only grows at its end, so when the entry that was last then is still at
         the same position, only what follows it is new: thousands of modules already looked
         at cost nothing to remember. Anything else (a module deleted or re-registered, or the
-        first call) means one pass over every entry.
+        first call) means one pass over every entry. Names, not ``(name, module)`` pairs: a
+        pair per loaded module would be thousands of short-lived tuples, whose memory pages
+        the records made meanwhile would pin in the process's resident size.
         """
         seen, seen_last, seen_module = self._seen_count, self._seen_last, self._seen_last_module
         self._seen_count, self._seen_last, self._seen_last_module = count, last, last_module
-        items = self.modules.items()
         if 0 < seen <= count and seen_last is not None:
             at = next(itertools.islice(self.modules, seen - 1, None), None)
             if at == seen_last and self.modules.get(seen_last) is seen_module:
-                return list(itertools.islice(items, seen, None))
-        return list(items)
+                return list(itertools.islice(self.modules, seen, None))
+        return list(self.modules)
 
     def take_unwatchable(self) -> list[tuple[str, str]]:
         """``(module, why)`` for user modules found since the last call that can't be watched."""
@@ -802,6 +814,8 @@ class Watcher:
         if self._stat is not os.stat:
             return self._stat_each(self.tracked.values(), forced)
         self._refresh_stat_names()
+        if self.speedups and _unverified is not None:
+            return self._stat_unverified(_unverified, forced)
         stat, pack = os.stat, _pack_exact
         suspects: list[tuple[TrackedModule, os.stat_result | OSError]] = []
         for tracked in self.tracked.values():
@@ -821,6 +835,22 @@ class Watcher:
             if moved or (failure is not None and failure[1]) or (forced and tracked.name in forced):
                 suspects.append((tracked, result))
         return suspects
+
+    def _stat_unverified(
+        self, unverified: Callable[[list[TrackedModule]], list[int]], forced: set[str]
+    ) -> list[tuple[TrackedModule, os.stat_result | OSError]]:
+        """:meth:`_stat_all` with the C loop: only the files it could not verify cost Python.
+
+        Those, and the modules forced or waiting on another file, are stat'ed again here, so
+        that what follows sees the same results as from the Python loop.
+        """
+        modules = list(self.tracked.values())
+        picked = {id(modules[index]): modules[index] for index in unverified(modules)}
+        for name in itertools.chain(self.waiting, forced):
+            tracked = self.tracked.get(name)
+            if tracked is not None:
+                picked[id(tracked)] = tracked
+        return self._stat_each(picked.values(), forced)
 
     def _refresh_stat_names(self) -> None:
         """Point each module's ``name_start``/``dir_handle`` at a verified directory handle."""

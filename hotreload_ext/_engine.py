@@ -184,12 +184,14 @@ class Reloader:
     def detection(self) -> str:
         """How changes are found: polling, or change notification (and why it fell back)."""
         notifier = self.notifier
+        # Which stat loop polls: the C one is several times cheaper per file than Python's.
+        loop = "" if self.watcher.speedups else " with the Python stat loop"
         if notifier is None:
-            return "polling before each cell"
+            return f"polling before each cell{loop}"
         if notifier.is_running:
             return "change notification (watchfiles) before each cell"
         reason = notifier.reason or "starting"
-        return f"polling before each cell (change notification unavailable: {reason})"
+        return f"polling before each cell{loop} (change notification unavailable: {reason})"
 
     def _notified_paths(self) -> set[str] | None:
         """The files the notifier saw change, or None to poll every file."""
