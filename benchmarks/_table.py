@@ -106,12 +106,26 @@ def build_table(runs: Runs, sizes: Sizes, skipped: dict[str, str]) -> Table:
         )
     if have("idle-many"):
         versus(f"idle cell, {users:,} user modules, polling", "idle-many", 1 / 3, "<= 1/3")
+        python_loop = _ms(median_of(runs, "idle-many", HOT, "python_loop_hooks_cpu"))
+        if python_loop is not None:
+            auto = hooks("idle-many", AUTO)
+            table.rows.append(
+                Row(
+                    "  same, with the Python stat loop (no C compiler at install)",
+                    None,
+                    None,
+                    python_loop,
+                    _div(python_loop, auto),
+                    "(for scale)",
+                    None,
+                )
+            )
         floor = info_of(runs, "idle-many", HOT, "stat_floor")
         if isinstance(floor, float):
             auto = hooks("idle-many", AUTO)
             table.rows.append(
                 Row(
-                    "  floor: a bare loop of one os.stat per watched file",
+                    "  floor of a Python loop: one os.stat per watched file",
                     None,
                     None,
                     floor * 1000,
