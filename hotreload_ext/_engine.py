@@ -184,7 +184,7 @@ class Reloader:
     def detection(self) -> str:
         """How changes are found: polling, or change notification (and why it fell back)."""
         notifier = self.notifier
-        # Which stat loop polls: the C one is several times cheaper per file than Python's.
+        # Which stat loop polls: the C one costs about half as much per file as Python's.
         loop = "" if self.watcher.speedups else " with the Python stat loop"
         if notifier is None:
             return f"polling before each cell{loop}"
