@@ -106,34 +106,20 @@ def build_table(runs: Runs, sizes: Sizes, skipped: dict[str, str]) -> Table:
         )
     if have("idle-many"):
         versus(f"idle cell, {users:,} user modules, polling", "idle-many", 1 / 3, "<= 1/3")
-        python_loop = _ms(median_of(runs, "idle-many", HOT, "python_loop_hooks_cpu"))
-        if python_loop is not None:
-            auto = hooks("idle-many", AUTO)
-            table.rows.append(
-                Row(
-                    "  same, with the Python stat loop (no C compiler at install)",
-                    None,
-                    None,
-                    python_loop,
-                    _div(python_loop, auto),
-                    "(for scale)",
-                    None,
-                )
-            )
+        auto = hooks("idle-many", AUTO)
         floor = info_of(runs, "idle-many", HOT, "stat_floor")
-        if isinstance(floor, float):
-            auto = hooks("idle-many", AUTO)
-            table.rows.append(
-                Row(
-                    "  floor of a Python loop: one os.stat per watched file",
-                    None,
-                    None,
-                    floor * 1000,
-                    _div(floor * 1000, auto),
-                    "(for scale)",
-                    None,
-                )
-            )
+        for label, hot in (
+            (
+                "  same, with the Python stat loop (no C compiler at install)",
+                _ms(median_of(runs, "idle-many", HOT, "python_loop_hooks_cpu")),
+            ),
+            (
+                "  floor of a Python loop: one os.stat per watched file",
+                floor * 1000 if isinstance(floor, float) else None,
+            ),
+        ):
+            if hot is not None:
+                table.rows.append(Row(label, None, None, hot, _div(hot, auto), "(for scale)", None))
     if have("idle-many-heavy"):
         count = info_of(runs, "idle-many-heavy", AUTO, "sys_modules")
         versus(
