@@ -41,7 +41,6 @@ __all__ = [
     "Stamp",
     "TrackedModule",
     "Watcher",
-    "decode_source",
     "files_in_failure",
     "read_file",
     "stamp_of",
@@ -244,23 +243,6 @@ def files_in_failure(exc: BaseException, own: str) -> list[str]:
         and os.path.realpath(path) != own_real
         and not os.path.abspath(path).startswith(package)
     ]
-
-
-def decode_source(data: bytes) -> str:
-    """Decode source bytes the way the import system does (BOM and coding cookie honoured).
-
-    Raises:
-        SyntaxError: The bytes are not valid text in the declared encoding, or contain NUL.
-    """
-    if b"\0" in data:
-        raise SyntaxError("source code cannot contain null bytes")
-    try:
-        return importlib.util.decode_source(data)
-    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
-        # tokenize reports undecodable bytes as "invalid or missing encoding declaration";
-        # say plainly that the file is not text in its declared (or default UTF-8) encoding.
-        reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-        raise SyntaxError(f"cannot decode the source as text: {reason}") from exc
 
 
 # A stamp part that no stat packs to (a size of -1): stored while the file is racily clean, so

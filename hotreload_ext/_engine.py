@@ -20,18 +20,18 @@ from ._detect import (
     ModuleFilter,
     TrackedModule,
     Watcher,
-    decode_source,
     files_in_failure,
 )
 from ._report import CycleReport, ModuleFailure, ModuleNotice, ModuleReport, user_traceback
+from ._source import decode_source
 
 # The stages after detection (parse, plan, diff, execute, patch, rebind) and the change notifier
 # are imported when first needed, not with the extension: most cells change nothing, and a
 # session that never edits a module (or never turns notification on) does not pay their memory.
 if TYPE_CHECKING:
-    from ._diff import ParsedSource
     from ._notify import ChangeNotifier
     from ._rebind import ImportTables, Namespace
+    from ._source import ParsedSource
 
 __all__ = ["Reloader"]
 
@@ -118,8 +118,8 @@ class Reloader:
         if not changes:
             self._finish(report, started)
             return report
-        from ._diff import parse_source
-        from ._graph import imported_modules, order_modules
+        from ._graph import order_modules
+        from ._source import imported_modules, parse_source
 
         parsed: dict[str, tuple[Change, ParsedSource]] = {}
         self._region_sources.clear()
@@ -218,7 +218,8 @@ class Reloader:
 
     def _parse_region(self, change: Change, text: str) -> tuple[ParsedSource, ParsedSource] | None:
         """The old and new versions of just the edited region of a big file, if that is safe."""
-        from ._region import MIN_LINES, anchors_of, find_region, parse_region, region_is_isolated
+        from ._region import MIN_LINES, anchors_of, find_region, region_is_isolated
+        from ._source import parse_region
 
         tracked = change.tracked
         if not tracked.source_known or text.count("\n") < MIN_LINES:
@@ -237,9 +238,10 @@ class Reloader:
         return old, new
 
     def _reload(self, report: CycleReport, change: Change, new: ParsedSource) -> None:
-        from ._diff import diff_sources, parse_source
+        from ._diff import diff_sources
         from ._rebind import rebind_imports
         from ._reload import UserCodeError, full_rerun_reason, reload_module
+        from ._source import parse_source
 
         tracked = change.tracked
         old = self._region_sources.pop(tracked.name, None) or self._running_source(tracked)
@@ -315,7 +317,7 @@ class Reloader:
 
     def _running_source(self, tracked: TrackedModule) -> ParsedSource | None:
         """The parsed source the module's running code came from, if it can be parsed."""
-        from ._diff import parse_source
+        from ._source import parse_source
 
         if not tracked.source_known:
             return None

@@ -18,8 +18,9 @@ from traitlets import Bunch
 
 from ._config import HotReload
 from ._engine import Reloader
-from ._rebind import ImportedNames, Namespace, from_imports
+from ._rebind import Namespace
 from ._report import CycleReport
+from ._source import ImportedNames, from_imports
 
 __all__ = ["Extension", "load", "unload"]
 

@@ -21,12 +21,9 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._graph import resolve_import
+from ._source import ImportedNames, from_imports
 
 __all__ = ["ImportTables", "ImportedNames", "Namespace", "from_imports", "rebind_imports"]
-
-# alias -> (module, name) for the `from module import name as alias` statements of a namespace.
-ImportedNames = dict[str, tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -51,27 +48,6 @@ class Namespace:
     source_version: Callable[[], Hashable] | None = None
     module_name: str = ""
     is_package: bool = False
-
-
-def from_imports(
-    tree: ast.AST, module_name: str = "", *, is_package: bool = False
-) -> ImportedNames:
-    """The ``from X import Y as Z`` bindings made outside function bodies, resolved to modules."""
-    package = module_name if is_package else module_name.rpartition(".")[0]
-    found: ImportedNames = {}
-    stack: list[ast.AST] = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        if isinstance(node, ast.ImportFrom):
-            source = resolve_import(node.module, node.level, package)
-            if source is not None:
-                for alias in node.names:
-                    if alias.name != "*":
-                        found[alias.asname or alias.name] = (source, alias.name)
-        stack.extend(ast.iter_child_nodes(node))
-    return found
 
 
 # module name -> (version of its source, its import table): a namespace's imports, parsed once

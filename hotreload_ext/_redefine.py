@@ -36,9 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._diff import ParsedSource, Statement, body_statements, header_key, match_statements
+from ._diff import header_key, match_statements
 from ._journal import MISSING
 from ._patch import CLASS_OWN, Patcher, class_attribute, own_attributes
+from ._source import ParsedSource, Statement, body_statements
 
 __all__ = ["ClassEdit", "update_class", "update_function"]
 

@@ -1,4 +1,4 @@
-"""Stage 3, fast path: parse only the part of a big file that an edit touched.
+"""Stage 2, fast path: parse only the part of a big file that an edit touched.
 
 Parsing a file of 5,000 functions takes about 200 ms, and analysing every statement more: far
 too much for a one-line edit. Most edits change a few adjacent lines, so:
@@ -22,9 +22,7 @@ This module must never import IPython.
 """
 
 from __future__ import annotations
-import __future__
 
-import ast
 import bisect
 import re
 import types
@@ -32,14 +30,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._diff import ParsedSource, make_statement
-from ._digest import digest_bytes
+from ._source import ParsedSource
 
-__all__ = ["Region", "anchors_of", "find_region", "parse_region", "region_is_isolated"]
+__all__ = ["MIN_LINES", "Region", "anchors_of", "find_region", "region_is_isolated"]
 
 # Below this size a whole-file parse costs less than working out a region.
 MIN_LINES = 400
-_FUTURE = re.compile(r"^from\s+__future__\s+import\s+([^\n#]+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -124,45 +120,6 @@ def _bisect_prefix(a: str, b: str) -> int:
         else:
             high = middle - 1
     return low
-
-
-def parse_region(text: str, filename: str, start: int, end: int) -> ParsedSource | None:
-    """Parse lines ``start``..``end`` of ``text`` as a partial source; None if they don't parse.
-
-    The statements carry their real line numbers in the whole file.
-    """
-    lines = text.splitlines(keepends=True)
-    chunk = "".join(lines[start - 1 : end])
-    try:
-        tree = ast.parse(chunk, filename=filename)
-    except SyntaxError:
-        # Maybe the edit opened a string or bracket that runs past the region: only a parse of
-        # the whole file can say (and name the right line).
-        return None
-    ast.increment_lineno(tree, start - 1)
-    statements = tuple(make_statement(node, lines) for node in tree.body)
-    return ParsedSource(
-        filename=filename,
-        text=text,
-        tree=tree,
-        statements=statements,
-        compile_flags=future_flags(text),
-        digest=digest_bytes(text.encode("utf-8", "surrogatepass")),
-        region=(start, end),
-    )
-
-
-def future_flags(text: str) -> int:
-    """Compiler flags of the ``from __future__`` imports in ``text``."""
-    flags = 0
-    if "__future__" not in text:
-        return flags
-    for match in _FUTURE.finditer(text):
-        for name in re.split(r"[\s,()]+", match.group(1)):
-            feature = getattr(__future__, name.split(" as ")[0], None)
-            if isinstance(feature, __future__._Feature):
-                flags |= feature.compiler_flag
-    return flags
 
 
 def region_is_isolated(old: ParsedSource, new: ParsedSource, region: Region) -> bool:

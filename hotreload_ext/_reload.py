@@ -24,11 +24,12 @@ import time
 import types
 from typing import Any
 
-from ._diff import ModuleDiff, ParsedSource, Statement
+from ._diff import ModuleDiff
 from ._journal import MISSING, Journal
 from ._patch import Patcher, migrate_instances, shift_after, shift_lines
 from ._redefine import UserCodeRaised, update_class, update_function
 from ._report import ModuleReport
+from ._source import ParsedSource, Statement
 
 __all__ = ["UserCodeError", "full_rerun_reason", "reload_module"]
 
