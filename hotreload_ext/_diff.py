@@ -1,8 +1,10 @@
-"""Stage 3: what changed inside a module.
+"""Stage 4 (diff): what changed inside a module, and whether statements can run alone.
 
-The new source is parsed once and split into its top-level statements. Each statement is keyed by
-its exact source text, so a statement that merely moved (lines inserted above it) still matches its
-old self. The reload stage uses the result to decide which statements must run again.
+The running and the new source (stage 2) are compared statement by statement. Each statement is
+keyed by its exact source text, so a statement that merely moved (lines inserted above it) still
+matches its old self. The result, a :class:`ModuleDiff`, also says whether the whole module body
+must run again (:func:`whole_module_reason`); the execute stage decides from it which statements
+run.
 
 This module must never import IPython: the engine runs without it.
 """
@@ -10,12 +12,18 @@ This module must never import IPython: the engine runs without it.
 from __future__ import annotations
 
 import ast
+import re
+import types
 from collections import Counter
 from dataclasses import dataclass, field
 
 from ._source import ParsedSource, Statement, body_statements
 
-__all__ = ["ModuleDiff", "diff_sources", "header_key", "match_statements"]
+__all__ = ["ModuleDiff", "diff_sources", "header_key", "match_statements", "whole_module_reason"]
+
+_FULL_MARKER = re.compile(r"^#\s*hotreload:\s*full\s*$", re.MULTILINE)
+# Read from the new source too, so the save that adds the attribute already honours it.
+_FULL_ATTRIBUTE = re.compile(r"^__hotreload_full__\s*=\s*True\b", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,8 @@ class ModuleDiff:
         deleted_names: Names bound by the old source and by no statement of the new one.
         removed: Old statements that have no counterpart in the new source.
         old: The parsed running source, if it is known.
+        whole_module: Why the whole module body must run again, or None when running only
+            the affected statements is safe (see :func:`whole_module_reason`).
     """
 
     new: ParsedSource
@@ -37,6 +47,7 @@ class ModuleDiff:
     deleted_names: frozenset[str]
     removed: tuple[Statement, ...] = field(default=())
     old: ParsedSource | None = None
+    whole_module: str | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -110,6 +121,39 @@ def diff_sources(old: ParsedSource | None, new: ParsedSource) -> ModuleDiff:
         removed=tuple(removed),
         old=old,
     )
+
+
+def whole_module_reason(
+    diff: ModuleDiff, module: types.ModuleType, *, selective: bool, forced: bool = False
+) -> str | None:
+    """Why the whole module body must run again; None when running statements is safe.
+
+    Some statements cannot be re-run on their own, because running them again cannot undo
+    what their old version did (``CONFIG["k"] = v``, ``REGISTRY.append(f)``, ``global``, a
+    star import, ``exec``); the user can also ask for whole-module runs.
+    """
+    if forced:
+        return "a reload of the whole module was requested (%hotreload now MODULE)"
+    if not selective:
+        return "statement-level reloading is off (HotReload.selective = False)"
+    if diff.old is None:
+        return (
+            "the source it was imported from is unknown (the file changed before it was "
+            "watched, or hotreload's stored copy of it could not be read)"
+        )
+    text = diff.new.text
+    # Substring tests first: a regex over a big file costs milliseconds.
+    if vars(module).get("__hotreload_full__") is True or (
+        "__hotreload_full__" in text and _FULL_ATTRIBUTE.search(text)
+    ):
+        return "the module sets __hotreload_full__ = True"
+    if "hotreload:" in text and _FULL_MARKER.search(text):
+        return "the module has a '# hotreload: full' marker"
+    touched = [diff.new.statements[i] for i in sorted(diff.changed)] + list(diff.removed)
+    for statement in touched:
+        if statement.is_dynamic:
+            return f"line {statement.lineno} ({statement.summary}) cannot be re-run on its own"
+    return None
 
 
 def match_statements(

@@ -1,4 +1,4 @@
-"""The engine: one check runs the pipeline detect -> plan -> diff -> reload -> report.
+"""The engine: one check runs the pipeline, stage by stage, and never breaks its host.
 
 :class:`Reloader` knows nothing about IPython; the extension calls :meth:`Reloader.check` before
 every cell, and tests or other hosts can call it directly.
@@ -10,32 +10,81 @@ import dataclasses
 import functools
 import os
 import time
-import traceback
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ._detect import (
-    Change,
-    ModuleFilter,
-    TrackedModule,
-    Watcher,
-    files_in_failure,
+from ._discovery import ModuleFilter
+from ._report import (
+    CycleReport,
+    ModuleFailure,
+    ModuleNotice,
+    ModuleReport,
+    internal_error,
+    internal_failure,
+    module_failure,
+    module_report,
 )
-from ._report import CycleReport, ModuleFailure, ModuleNotice, ModuleReport, user_traceback
 from ._source import decode_source
+from ._tracking import TrackedModule
+from ._watcher import Watcher
 
 # The stages after detection (parse, plan, diff, execute, patch, rebind) and the change notifier
 # are imported when first needed, not with the extension: most cells change nothing, and a
 # session that never edits a module (or never turns notification on) does not pay their memory.
 if TYPE_CHECKING:
+    from ._diff import ModuleDiff
     from ._notify import ChangeNotifier
     from ._rebind import ImportTables, Namespace
-    from ._source import ParsedSource
+    from ._source import ImportedNames, ParsedSource
+    from ._transaction import ModuleReload
 
-__all__ = ["Reloader"]
+__all__ = ["HostNamespace", "Reloader", "UnknownModuleError"]
 
 _HISTORY = 20
+
+
+class UnknownModuleError(KeyError):
+    """A module named to :meth:`Reloader.check` is not watched (a usage error, raised)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Parsed:
+    """A changed module after stage 2: its transaction, its new source, and maybe a region.
+
+    ``old_region`` is the running source's version of the region when only the edited region
+    of a big file was parsed (``new`` then holds the same region of the new text).
+    """
+
+    reload: ModuleReload
+    new: ParsedSource
+    old_region: ParsedSource | None = None
+
+
+class HostNamespace:
+    """A host's namespace whose ``from m import NAME`` bindings follow reloads.
+
+    The engine cannot read a host's source (cells are not files), so the host reports the
+    code it runs; only names an import statement confirms are ever rebound.
+    """
+
+    def __init__(self, label: str, mapping: dict[str, Any]) -> None:
+        from ._rebind import Namespace
+
+        self.imports: ImportedNames = {}
+        self.namespace = Namespace(label=label, mapping=mapping, imports=self.imports)
+
+    def remember_imports(self, code: str) -> None:
+        """Record the ``from m import NAME`` statements of ``code`` (ignored if it won't parse)."""
+        import ast
+
+        from ._source import from_imports
+
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            return
+        self.imports.update(from_imports(tree))
 
 
 class Reloader:
@@ -69,7 +118,6 @@ class Reloader:
         # follow reloads (the extension adds IPython's user namespace).
         self.namespaces: list[Namespace] = []
         self._last_parsed: tuple[str, bytes, ParsedSource] | None = None
-        self._region_sources: dict[str, ParsedSource] = {}
         # Other modules' `from m import x` tables, parsed once per version of their source.
         self._import_tables: ImportTables = {}
         # Optional change notification (watchfiles); None means polling.
@@ -95,66 +143,98 @@ class Reloader:
         """Start watching modules imported since the last call, from their current source."""
         return self.watcher.discover()
 
+    def follow_namespace(self, label: str, mapping: dict[str, Any]) -> HostNamespace:
+        """Let ``from m import NAME`` bindings in a host's namespace follow reloads.
+
+        The host (IPython's user namespace, say) then tells the returned object about the
+        import statements it runs (:meth:`HostNamespace.remember_imports`).
+        """
+        host = HostNamespace(label, mapping)
+        self.namespaces.append(host.namespace)
+        return host
+
     def check(self, force: Iterable[str] = ()) -> CycleReport:
         """Reload every watched module whose source changed; ``force`` names reload regardless.
+
+        This is the boundary that keeps the host alive: hotreload's own errors are caught and
+        reported (``report.internal``), never raised, unless the reloader is strict. Errors
+        in the user's code are reported as failed reloads (``report.failed``).
 
         Raises:
             KeyError: A name in ``force`` is not a watched module.
         """
         started = time.perf_counter()
         report = CycleReport()
-        timings = report.timings
+        try:
+            self._check(report, list(force), started)
+        except UnknownModuleError:
+            raise
+        except Exception as exc:
+            if self.strict:
+                raise
+            report.internal.append(internal_error(exc))
+        self._finish(report, started)
+        return report
+
+    def _check(self, report: CycleReport, forced: list[str], started: float) -> None:
+        """Detect, parse, plan, then reload each changed module in order (one transaction each)."""
         self.discover()
-        forced = list(force)
         unknown = [name for name in forced if name not in self.watcher.tracked]
         if unknown:
-            raise KeyError(", ".join(unknown))
+            raise UnknownModuleError(", ".join(unknown))
         changes, problems = self.watcher.poll(forced, self._notified_paths())
-        clock = _lap(timings, "detect (stat, read, hash)", started)
+        clock = _lap(report.timings, "detect (stat, read, hash)", started)
         report.checked = len(self.watcher.tracked)
         report.notices += [ModuleNotice(p.tracked.name, p.message) for p in problems]
         report.notices += [ModuleNotice(n, m) for n, m in self.watcher.take_unwatchable()]
-
         if not changes:
-            self._finish(report, started)
-            return report
-        from ._graph import order_modules
-        from ._source import imported_modules, parse_source
+            return
+        from ._transaction import ModuleReload
 
-        parsed: dict[str, tuple[Change, ParsedSource]] = {}
-        self._region_sources.clear()
-        for change in changes:
-            try:
-                text = decode_source(change.data)
-                # With one module changed its imports can't change the order: the fast path
-                # may skip the unchanged part of the file.
-                region = self._parse_region(change, text) if len(changes) == 1 else None
-                if region is not None:
-                    self._region_sources[change.tracked.name] = region[0]
-                    parsed[change.tracked.name] = (change, region[1])
-                else:
-                    parsed[change.tracked.name] = (change, parse_source(text, change.tracked.path))
-            except SyntaxError as exc:
-                self._fail(report, change, exc)
-        clock = _lap(timings, "parse", clock)
+        reloads = [ModuleReload(change, self.watcher.waiting) for change in changes]
+        parsed = self._parse(report, reloads)
+        clock = _lap(report.timings, "parse", clock)
         if not parsed:
-            self._finish(report, started)
-            return report
-        imports = {
-            name: imported_modules(source, name, is_package=change.tracked.is_package)
-            for name, (change, source) in parsed.items()
-        }
-        # Changed modules in import order first; dependency order then decides.
-        in_import_order = [name for name in self.watcher.tracked if name in parsed]
-        order = order_modules(in_import_order, imports)
-        clock = _lap(timings, "plan", clock)
+            return
+        order = self._plan(parsed)
+        _lap(report.timings, "plan", clock)
         for name in order:
-            change, source = parsed[name]
-            self._reload(report, change, source)
+            self._reload(report, parsed[name])
         # A reload may import modules that did not exist before (a new sibling module).
         self.discover()
-        self._finish(report, started)
-        return report
+
+    def _parse(self, report: CycleReport, reloads: list[ModuleReload]) -> dict[str, _Parsed]:
+        """Stage 2: decode and parse each changed module; a module that does not parse fails."""
+        from ._source import parse_source
+
+        parsed: dict[str, _Parsed] = {}
+        for reload in reloads:
+            tracked = reload.change.tracked
+            try:
+                text = decode_source(reload.change.data)
+                # With one module changed its imports can't change the order: the fast path
+                # may skip the unchanged part of the file.
+                region = self._parse_region(tracked, text) if len(reloads) == 1 else None
+                if region is not None:
+                    parsed[tracked.name] = _Parsed(reload, region[1], region[0])
+                else:
+                    parsed[tracked.name] = _Parsed(reload, parse_source(text, tracked.path))
+            except SyntaxError as exc:
+                reload.reject(exc)
+                self._record_failure(report, module_failure(tracked.name, tracked.path, exc))
+        return parsed
+
+    def _plan(self, parsed: dict[str, _Parsed]) -> list[str]:
+        """Stage 3: the changed modules in dependency order (import order breaks ties)."""
+        from ._graph import order_modules
+        from ._source import imported_modules
+
+        imports = {
+            name: imported_modules(p.new, name, is_package=p.reload.change.tracked.is_package)
+            for name, p in parsed.items()
+        }
+        in_import_order = [name for name in self.watcher.tracked if name in parsed]
+        return order_modules(in_import_order, imports)
 
     def close(self) -> None:
         """Stop the change notifier and release the watcher's open directory handles.
@@ -216,12 +296,13 @@ class Reloader:
         else:
             self.idle_seconds.append(report.seconds)
 
-    def _parse_region(self, change: Change, text: str) -> tuple[ParsedSource, ParsedSource] | None:
+    def _parse_region(
+        self, tracked: TrackedModule, text: str
+    ) -> tuple[ParsedSource, ParsedSource] | None:
         """The old and new versions of just the edited region of a big file, if that is safe."""
         from ._region import MIN_LINES, anchors_of, find_region, region_is_isolated
         from ._source import parse_region
 
-        tracked = change.tracked
         if not tracked.source_known or text.count("\n") < MIN_LINES:
             return None
         old_text = _running_text(tracked)
@@ -237,80 +318,60 @@ class Reloader:
             return None
         return old, new
 
-    def _reload(self, report: CycleReport, change: Change, new: ParsedSource) -> None:
-        from ._diff import diff_sources
-        from ._rebind import rebind_imports
-        from ._reload import UserCodeError, full_rerun_reason, reload_module
+    def _diff(self, parsed: _Parsed) -> ModuleDiff:
+        """Stage 4: the module's diff, and whether its whole body must run."""
+        from ._diff import diff_sources, whole_module_reason
         from ._source import parse_source
 
+        change = parsed.reload.change
         tracked = change.tracked
-        old = self._region_sources.pop(tracked.name, None) or self._running_source(tracked)
-        clock = time.perf_counter()
-        diff = diff_sources(old, new)
-        if new.region is not None and full_rerun_reason(
+        new = parsed.new
+        diff = diff_sources(parsed.old_region or self._running_source(tracked), new)
+        reason = whole_module_reason(
             diff, tracked.module, selective=self.selective, forced=change.forced
-        ):
+        )
+        if reason is not None and new.region is not None:
             # The whole body must run: that needs the whole file.
             new = parse_source(new.text, tracked.path)
             diff = diff_sources(self._running_source(tracked), new)
-        timings = report.timings
-        clock = _lap(timings, "diff", clock)
+        return dataclasses.replace(diff, whole_module=reason)
+
+    def _reload(self, report: CycleReport, parsed: _Parsed) -> None:
+        """Stages 4 to 9 for one module: diff, then its transaction, then its report."""
+        from ._transaction import RolledBack
+
+        reload = parsed.reload
+        tracked = reload.change.tracked
+        clock = time.perf_counter()
+        diff = self._diff(parsed)
+        _lap(report.timings, "diff", clock)
         try:
-            result = reload_module(
-                tracked.module, diff, selective=self.selective, forced=change.forced
+            outcome = reload.run(
+                diff, functools.partial(self._namespaces_importing, tracked), self._import_tables
             )
-            _add(timings, "execute (module statements)", result.run_seconds)
-            _add(timings, "patch and commit", result.seconds - result.run_seconds)
-            clock = time.perf_counter()
-        except UserCodeError as exc:
-            self._fail(report, change, exc.error)
-        except SyntaxError as exc:
-            self._fail(report, change, exc)
         except Exception as exc:
             if self.strict:
                 raise
-            self._fail(report, change, exc, internal=True)
-        else:
-            tracked.accept(change.data, change.digest, change.stamp)
-            self.watcher.waiting.discard(tracked.name)
-            # The module is usually edited again next: keep its parse for the next diff.
-            self._last_parsed = (tracked.name, change.digest, new) if new.region is None else None
-            rebound: list[str] = []
-            if result.identity_changes:
-                namespaces = self._namespaces_importing(tracked)
-                rebound = rebind_imports(
-                    tracked.name, result.identity_changes, namespaces, self._import_tables
-                )
-            _lap(timings, "rebind imported names", clock)
-            # The report is kept in the history: it must not keep the old objects alive.
-            result = dataclasses.replace(result, rebound=tuple(rebound), identity_changes={})
-            self.reloads += 1
-            self.history.append(result)
-            report.reloaded.append(result)
+            self._record_failure(report, internal_failure(tracked.name, tracked.path, exc))
+            return
+        if isinstance(outcome, RolledBack):
+            failure = module_failure(tracked.name, tracked.path, outcome.error)
+            self._record_failure(report, failure)
+            return
+        timings = report.timings
+        _add(timings, "execute (module statements)", outcome.run_seconds)
+        patching = outcome.seconds - outcome.run_seconds - outcome.rebind_seconds
+        _add(timings, "patch and commit", patching)
+        _add(timings, "rebind imported names", outcome.rebind_seconds)
+        # The module is usually edited again next: keep its parse for the next diff.
+        new = diff.new
+        self._last_parsed = (tracked.name, tracked.digest, new) if new.region is None else None
+        result = module_report(outcome)
+        self.reloads += 1
+        self.history.append(result)
+        report.reloaded.append(result)
 
-    def _fail(
-        self, report: CycleReport, change: Change, exc: BaseException, *, internal: bool = False
-    ) -> None:
-        tracked = change.tracked
-        self.watcher.waiting.add(tracked.name)
-        # A fix saved to another file the error went through (a module this one imports)
-        # retries this version.
-        causes = () if internal else files_in_failure(exc, tracked.path)
-        tracked.reject(change.digest, change.stamp, causes)
-        if internal:
-            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            error = (
-                f"internal error in hotreload: {type(exc).__name__}: {exc} "
-                "(please report it with this traceback)"
-            )
-            failure = ModuleFailure(tracked.name, tracked.path, None, error, text)
-        else:
-            text, lineno = user_traceback(exc)
-            path = tracked.path
-            if isinstance(exc, SyntaxError) and exc.filename:
-                path = exc.filename
-            summary = f"{type(exc).__name__}: {exc.msg if isinstance(exc, SyntaxError) else exc}"
-            failure = ModuleFailure(tracked.name, path, lineno, summary, text)
+    def _record_failure(self, report: CycleReport, failure: ModuleFailure) -> None:
         self.failures += 1
         self.history.append(failure)
         report.failed.append(failure)

@@ -5,11 +5,9 @@ This module must never be reloaded by hotreload itself (the filter skips it).
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import logging
 import sys
-import traceback
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -18,9 +16,8 @@ from traitlets import Bunch
 
 from ._config import HotReload
 from ._engine import Reloader
-from ._rebind import Namespace
-from ._report import CycleReport
-from ._source import ImportedNames, from_imports
+from ._magics import HotReloadMagics
+from ._report import CycleReport, internal_error, plural
 
 __all__ = ["Extension", "load", "unload"]
 
@@ -47,11 +44,8 @@ class Extension:
         )
         self.internal_errors: list[BaseException] = []
         self.magics: object = None
-        # `from m import NAME` statements the user ran in cells, so NAME can follow reloads.
-        self.user_imports: ImportedNames = {}
-        self.reloader.namespaces.append(
-            Namespace(label="the user namespace", mapping=shell.user_ns, imports=self.user_imports)
-        )
+        # `from m import NAME` statements the user runs in cells, so NAME can follow reloads.
+        self.user_namespace = self.reloader.follow_namespace("the user namespace", shell.user_ns)
         self.settings.observe(self._patterns_changed, names=["watch", "exclude"])
         self.settings.observe(self._flags_changed, names=["selective", "strict"])
         self.settings.observe(self._detection_changed, names=["detection"])
@@ -72,41 +66,39 @@ class Extension:
             self._guard(lambda: self._remember_imports(cell))
 
     def _remember_imports(self, cell: str) -> None:
-        try:
-            tree = ast.parse(self.shell.transform_cell(cell))
-        except SyntaxError:
-            return
-        self.user_imports.update(from_imports(tree))
+        self.user_namespace.remember_imports(self.shell.transform_cell(cell))
 
     def run_check(self, force: Iterable[str] = ()) -> CycleReport | None:
         """Check now, print the report, never raise (except in strict mode)."""
         report = self._guard(lambda: self.reloader.check(force))
         if report is not None:
+            self.internal_errors += [error.exception for error in report.internal]
             self.emit(report)
         return report
 
     def _guard(self, action: Callable[[], _T]) -> _T | None:
+        """Run ``action``; report an internal error instead of raising it (unless strict).
+
+        The engine guards :meth:`Reloader.check` itself; this covers the rest of what the
+        hooks call (discovering modules, reading a cell's imports), so no hotreload error can
+        take the user's kernel down.
+        """
         try:
             return action()
         except Exception as exc:
-            # The one boundary: hotreload must never take the user's kernel down. Internal
-            # errors are reported (and re-raised in strict mode, so tests cannot miss them).
             self.internal_errors.append(exc)
             if self.settings.strict:
                 raise
-            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            message = (
-                f"hotreload: internal error ({type(exc).__name__}: {exc}); your code and data are "
-                "untouched. Please report this with the traceback below.\n" + text
-            )
-            print(message, file=sys.stderr)
-            logger.error(message)
+            self.emit(CycleReport(internal=[internal_error(exc)]))
             return None
 
     # --- output ------------------------------------------------------------------------------
     def emit(self, report: CycleReport) -> None:
         """Print and log a check's report at the configured verbosity."""
         verbosity = self.settings.verbosity
+        for error in report.internal:
+            print(str(error), file=sys.stderr)
+            logger.error(str(error))
         for failure in report.failed:
             print(str(failure), file=sys.stderr)
             logger.error(str(failure))
@@ -142,8 +134,6 @@ class Extension:
 
 def load(shell: Any) -> Extension:
     """Attach hotreload to ``shell`` (idempotent)."""
-    from ._magics import HotReloadMagics
-
     existing = _loaded.get(shell)
     if existing is not None:
         return existing
@@ -183,11 +173,6 @@ def unload(shell: Any) -> None:
     if isinstance(loaded, set):
         loaded.difference_update({"hotreload", "hotreload_ext"})
     shell.magics_manager.registry.pop("HotReloadMagics", None)
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 module``, ``2 modules``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def get_extension(shell: Any) -> Extension | None:

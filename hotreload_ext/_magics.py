@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from ._extension import plural
+from ._report import plural
 
 if TYPE_CHECKING:
+    # Only for annotations: the extension imports this module, not the other way round.
     from ._extension import Extension
 
 __all__ = ["HotReloadMagics"]

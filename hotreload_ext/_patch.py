@@ -1,4 +1,4 @@
-"""Stage 5: patch live objects in place, keeping their identity.
+"""Stage 6 (patch): merge new objects into the live ones, keeping their identity.
 
 When a statement runs again it makes *new* function and class objects. :class:`Patcher` merges
 each new object into the old one it replaces, so that the old object (held by ``from m import f``,
@@ -13,28 +13,18 @@ one heap pass at commit (:func:`migrate_instances`).
 from __future__ import annotations
 
 import abc
-import contextlib
 import enum
 import functools
 import gc
-import inspect
 import types
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._forward import FORWARDS
 from ._journal import MISSING, Journal, set_closure
+from ._static import class_attribute, is_lru_wrapper
 
-__all__ = [
-    "CLASS_OWN",
-    "Patcher",
-    "Replacement",
-    "class_attribute",
-    "migrate_instances",
-    "own_attributes",
-    "shift_after",
-    "shift_lines",
-]
+__all__ = ["CLASS_OWN", "Patcher", "Replacement", "migrate_instances"]
 
 # Per-class slots that belong to one class object and must never be copied to another.
 CLASS_OWN = frozenset({"__dict__", "__weakref__", "_abc_impl", "__abstractmethods__"})
@@ -102,7 +92,7 @@ class Patcher:
             return old if inner is old.__func__ else self.adopt(new)
         elif type(old) is property and type(new) is property:
             return self._merge_property(old, new)
-        elif _is_lru_wrapper(old) and _is_lru_wrapper(new):
+        elif is_lru_wrapper(old) and is_lru_wrapper(new):
             return self._merge_lru_wrapper(old, new)
         elif type(old) is functools.partial and type(new) is functools.partial:
             return self._merge_partial(old, new)
@@ -222,20 +212,7 @@ class Patcher:
         removed (the old object was the wrapper), or ``def f`` turned into ``f = other``: the
         references taken before the edit must still behave like the module's new ``f``.
         """
-        _FORWARDS[old] = new
-        self._refresh_forward(old, new)
-
-    def _refresh_forward(self, old: types.FunctionType, new: Any) -> None:
-        self.journal.save_function(old)
-        template = _forwarder(new)
-        set_closure(old, template.__code__, template.__closure__)
-        old.__defaults__ = getattr(new, "__defaults__", None)
-        old.__kwdefaults__ = getattr(new, "__kwdefaults__", None)
-        old.__doc__ = getattr(new, "__doc__", None)
-        # What `functools.wraps` put there (`__wrapped__`) must follow too.
-        old.__dict__.clear()
-        if type(new) is types.FunctionType:
-            old.__dict__.update(new.__dict__)
+        FORWARDS.forward(old, new, self.journal)
 
     def _merge_partial(self, old: functools.partial[Any], new: functools.partial[Any]) -> Any:
         # Only a partial of the same function (after its own merge) is a new version of the old
@@ -368,11 +345,7 @@ class Patcher:
 
     def commit(self) -> None:
         """Finish what can only be done once the reload succeeded."""
-        for old, target in list(_FORWARDS.items()):
-            # A forwarding function copies its target's signature and docstring; the target
-            # may have been patched since.
-            if type(target) is types.FunctionType and target.__module__ == self.module_name:
-                self._refresh_forward(old, target)
+        FORWARDS.refresh(self.module_name, self.journal)
         for cls in _with_subclasses(self.abc_classes):
             # Subclasses are not made again when their base changes in place, so what they
             # still lack must be worked out anew (parents first).
@@ -381,55 +354,6 @@ class Patcher:
             wrapper.cache_clear()
         self._memo.clear()
         self._keep_alive.clear()
-
-
-# Old functions that now call their replacement (see Patcher.forward), while both live.
-_FORWARDS: weakref.WeakKeyDictionary[types.FunctionType, Any] = weakref.WeakKeyDictionary()
-
-
-def _forwarder(target: Any) -> types.FunctionType:
-    """A function that calls ``target``, with ``target``'s own parameters when it has code.
-
-    Keeping the parameter names keeps ``inspect.signature`` and keyword calls of the old
-    references right.
-    """
-    code = getattr(target, "__code__", None) if type(target) is types.FunctionType else None
-    if code is None:
-        params, call = "*args, **kwargs", "*args, **kwargs"
-    else:
-        names = code.co_varnames
-        positional = code.co_argcount
-        keyword_only = code.co_kwonlyargcount
-        pieces, arguments = [], []
-        for index, parameter in enumerate(names[:positional]):
-            pieces.append(parameter)
-            arguments.append(parameter)
-            if index + 1 == code.co_posonlyargcount:
-                pieces.append("/")
-        cursor = positional + keyword_only
-        if code.co_flags & inspect.CO_VARARGS:
-            pieces.append("*" + names[cursor])
-            arguments.append("*" + names[cursor])
-            cursor += 1
-        elif keyword_only:
-            pieces.append("*")
-        for parameter in names[positional : positional + keyword_only]:
-            pieces.append(parameter)
-            arguments.append(f"{parameter}={parameter}")
-        if code.co_flags & inspect.CO_VARKEYWORDS:
-            pieces.append("**" + names[cursor])
-            arguments.append("**" + names[cursor])
-        params, call = ", ".join(pieces), ", ".join(arguments)
-    source = (
-        "def make(__hotreload_target__):\n"
-        f"    def forward({params}):\n"
-        f"        return __hotreload_target__({call})\n"
-        "    return forward\n"
-    )
-    namespace: dict[str, Any] = {}
-    exec(source, namespace)
-    forward: types.FunctionType = namespace["make"](target)
-    return forward
 
 
 def _same_value(left: object, right: object) -> bool:
@@ -467,37 +391,6 @@ def _same_cells(
 
 def _is_class(value: object) -> bool:
     return issubclass(type(value), type)
-
-
-def _is_lru_wrapper(value: object) -> bool:
-    # Static lookups only: no user `__getattr__`/`__getattribute__`/`__eq__` (of the object or
-    # of its metaclass) may run while we merely ask whether this is a cache wrapper.
-    if class_attribute(type(value), "cache_clear") is MISSING:
-        return False
-    own = own_attributes(value)
-    return "__wrapped__" in own or class_attribute(type(value), "__wrapped__") is not MISSING
-
-
-def class_attribute(cls: type, name: str) -> Any:
-    """``name`` looked up in ``cls``'s MRO dicts, running no user code; MISSING if absent.
-
-    ``inspect.getattr_static`` is not enough: on Python 3.13 it compares classes with ``in``,
-    which calls a metaclass ``__eq__``.
-    """
-    for klass in type.__getattribute__(cls, "__mro__"):
-        namespace = type.__getattribute__(klass, "__dict__")
-        if name in namespace:
-            return namespace[name]
-    return MISSING
-
-
-def own_attributes(value: object) -> dict[str, Any]:
-    """``value``'s own ``__dict__``, read without running a user ``__getattribute__``."""
-    try:
-        attributes = object.__getattribute__(value, "__dict__")
-    except AttributeError:
-        return {}
-    return attributes if type(attributes) is dict else {}
 
 
 def _slots(cls: type) -> tuple[str, ...] | None:
@@ -564,84 +457,3 @@ def migrate_instances(replacements: list[Replacement]) -> None:
             replacement.moved += 1
         except TypeError as exc:
             replacement.not_moved.append(f"{type(obj).__qualname__} instance: {exc}")
-
-
-def shift_lines(
-    obj: Any,
-    module_name: str,
-    filename: str,
-    span: tuple[int, int],
-    delta: int,
-    journal: Journal,
-) -> int:
-    """Move the line numbers of the code defined between ``first`` and ``last`` by ``delta``.
-
-    Used for definitions that did not change but moved because lines were inserted or removed
-    above them, so tracebacks and ``inspect.getsource`` keep pointing at the right line.
-    ``span`` is the statement's old first and last line. Returns how many functions moved.
-    """
-    first, last = span
-    seen: set[int] = set()
-    count = 0
-
-    def visit(value: Any) -> None:
-        nonlocal count
-        if id(value) in seen:
-            return
-        seen.add(id(value))
-        kind = type(value)
-        if kind is types.FunctionType:
-            code = value.__code__
-            if code.co_filename == filename and first <= code.co_firstlineno <= last:
-                journal.save_function(value)
-                value.__code__ = _shift_code(code, delta)
-                count += 1
-            for cell in value.__closure__ or ():
-                with contextlib.suppress(ValueError):
-                    visit(cell.cell_contents)
-            wrapped = value.__dict__.get("__wrapped__")
-            if wrapped is not None:
-                visit(wrapped)
-        elif issubclass(kind, (classmethod, staticmethod)):
-            visit(value.__func__)
-        elif issubclass(kind, property):
-            for accessor in (value.fget, value.fset, value.fdel):
-                if accessor is not None:
-                    visit(accessor)
-        elif issubclass(kind, type) and value.__module__ == module_name:
-            firstlineno = value.__dict__.get("__firstlineno__")
-            if isinstance(firstlineno, int) and first <= firstlineno <= last:
-                # Python 3.13+ reads a class's position from here for inspect.getsource.
-                journal.save_class(value)
-                type.__setattr__(value, "__firstlineno__", firstlineno + delta)
-            for item in list(value.__dict__.values()):
-                visit(item)
-        elif _is_lru_wrapper(value):
-            visit(value.__wrapped__)
-
-    visit(obj)
-    return count
-
-
-def _shift_code(code: types.CodeType, delta: int) -> types.CodeType:
-    consts = tuple(
-        _shift_code(c, delta) if isinstance(c, types.CodeType) else c for c in code.co_consts
-    )
-    # Line tables are relative to co_firstlineno since Python 3.10, so moving the first line
-    # moves every line of the body.
-    return code.replace(co_firstlineno=code.co_firstlineno + delta, co_consts=consts)
-
-
-def shift_after(
-    namespace: dict[str, Any],
-    module_name: str,
-    filename: str,
-    old_end: int,
-    delta: int,
-    journal: Journal,
-) -> None:
-    """Move the line numbers of everything defined after line ``old_end`` by ``delta``."""
-    if delta == 0:
-        return
-    for value in list(namespace.values()):
-        shift_lines(value, module_name, filename, (old_end + 1, 1 << 30), delta, journal)

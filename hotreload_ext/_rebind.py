@@ -1,4 +1,4 @@
-"""Stage 6b: rebind ``from m import NAME`` elsewhere when ``m.NAME`` got a new identity.
+"""Stage 7 (rebind): rebind ``from m import NAME`` elsewhere when ``m.NAME`` got a new identity.
 
 Functions and classes patched in place keep their identity, so nothing needs rebinding for them.
 A constant (``THRESHOLD = 0.5`` -> ``0.7``), or a class that had to be replaced, is a *new*
@@ -16,11 +16,13 @@ This module must never import IPython.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._journal import Journal
 from ._source import ImportedNames, from_imports
 
 __all__ = ["ImportTables", "ImportedNames", "Namespace", "from_imports", "rebind_imports"]
@@ -60,6 +62,7 @@ def rebind_imports(
     changes: Mapping[str, tuple[Any, Any]],
     namespaces: Iterable[Namespace],
     tables: ImportTables | None = None,
+    journal: Journal | None = None,
 ) -> list[str]:
     """Rebind stale imported names; return ``"alias in label"`` for each binding that moved.
 
@@ -68,6 +71,7 @@ def rebind_imports(
         changes: ``name -> (old object, new object)`` for names whose identity changed.
         namespaces: Where to look.
         tables: A cache of parsed import tables, kept by the caller across reloads.
+        journal: Where each rebinding is recorded, so a rollback undoes it.
     """
     namespaces = list(namespaces)
     tables = {} if tables is None else tables
@@ -85,7 +89,7 @@ def rebind_imports(
             for source, names in current.items()
         }
         done |= {(source, k) for source, names in fresh.items() for k in names}
-        passed_on, namespaces = _rebind_round(fresh, namespaces, rebound, tables)
+        passed_on, namespaces = _rebind_round(fresh, namespaces, rebound, tables, journal)
         current = dict(passed_on)
     return rebound
 
@@ -95,6 +99,7 @@ def _rebind_round(
     namespaces: list[Namespace],
     rebound: list[str],
     tables: ImportTables,
+    journal: Journal | None,
 ) -> tuple[dict[str, dict[str, tuple[Any, Any]]], list[Namespace]]:
     """One round of :func:`rebind_imports`.
 
@@ -129,6 +134,8 @@ def _rebind_round(
                 continue
             old, new = names[name]
             if mapping.get(alias) is old:
+                if journal is not None:
+                    journal.add(functools.partial(_restore_binding, mapping, alias, old, new))
                 mapping[alias] = new
                 rebound.append(f"{alias} in {namespace.label}")
                 if namespace.module_name:
@@ -136,6 +143,11 @@ def _rebind_round(
         if any(id(mapping.get(alias)) in old_ids for alias in candidates):
             holding.append(namespace)
     return passed_on, holding
+
+
+def _restore_binding(mapping: dict[str, Any], alias: str, old: object, new: object) -> None:
+    if mapping.get(alias) is new:
+        mapping[alias] = old
 
 
 def _import_hint(names: Iterable[str]) -> re.Pattern[str]:

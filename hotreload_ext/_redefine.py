@@ -1,4 +1,4 @@
-"""Stage 4, in place: a changed ``def`` or ``class`` gets its new body, its header does not re-run.
+"""Stage 6 (patch), in place: a changed ``def``/``class`` gets its new body, not its header again.
 
 A definition whose decorators, signature, bases, metaclass and keywords did not change only needs
 its new body. Running the whole statement again would call the decorators again (``@app.route``
@@ -20,9 +20,9 @@ again, and make new objects that the old ones must then be merged with. Instead:
   of its own bases, not a named tuple). Anything else (a dataclass gaining a field, an Enum gaining
   a member) runs the whole statement, and the report says why.
 
-Each function returns an empty string when it updated the definition in place, or the reason the
-whole statement must run; it makes no change before it knows it can finish (the patcher's journal
-covers the rest).
+Each update returns :class:`Patched` when it updated the definition in place, or :class:`MustRun`
+with the reason the whole statement must run; it makes no change before it knows it can finish
+(the patcher's journal covers the rest).
 """
 
 from __future__ import annotations
@@ -36,12 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._diff import header_key, match_statements
+from ._diff import ModuleDiff, header_key, match_statements
+from ._execute import UserCodeError
 from ._journal import MISSING
-from ._patch import CLASS_OWN, Patcher, class_attribute, own_attributes
+from ._patch import CLASS_OWN, Patcher
 from ._source import ParsedSource, Statement, body_statements
+from ._static import class_attribute, own_attributes
 
-__all__ = ["ClassEdit", "update_class", "update_function"]
+__all__ = ["MustRun", "Patched", "update_class", "update_function", "update_in_place"]
 
 _IDENTITY = "__hotreload_identity__"
 # Decorators that only wrap a function in a builtin descriptor: running them again is harmless,
@@ -77,6 +79,55 @@ class ClassEdit:
     patched: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Patched:
+    """The definition took its new body in place; ``detail`` says how (verbose report)."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
+class MustRun:
+    """The whole statement must run again; ``reason`` says why (verbose report)."""
+
+    reason: str
+
+
+def update_in_place(
+    diff: ModuleDiff, index: int, namespace: dict[str, Any], patcher: Patcher
+) -> Patched | MustRun | None:
+    """Try to give a changed definition its new body without running its header again.
+
+    Returns None for statements this does not apply to (anything but a ``def`` or ``class``,
+    or a ``def`` without decorators: running it costs nothing and the patcher merges it).
+
+    Raises:
+        UserCodeError: A default value or a class-body statement raised.
+    """
+    statement = diff.new.statements[index]
+    decorated = bool(getattr(statement.node, "decorator_list", None))
+    if statement.kind == "statement" or (statement.kind == "def" and not decorated):
+        return None
+    old = diff.counterpart(index)
+    if old is None or diff.old is None:
+        return MustRun("decorators re-ran: no single earlier version of it") if decorated else None
+    others = [s for i, s in enumerate(diff.new.statements) if i != index]
+    if any(not s.binds.isdisjoint(statement.binds) for s in others):
+        # `f = other(f)` below would wrap the already wrapped object a second time.
+        return MustRun("decorators re-ran: another statement rebinds its name")
+    try:
+        if statement.kind == "def":
+            outcome = update_function(old, statement, namespace, patcher, diff.new)
+        else:
+            outcome = update_class(old, statement, diff.old, diff.new, namespace, patcher)
+    except UserCodeRaised as exc:
+        raise UserCodeError(statement, exc.error) from exc.error
+    if isinstance(outcome, MustRun):
+        what = "decorators" if statement.kind == "def" else "the class statement"
+        return MustRun(f"{what} re-ran: {outcome.reason}")
+    return outcome
+
+
 # --- functions ----------------------------------------------------------------------------------
 def update_function(
     old: Statement,
@@ -84,26 +135,26 @@ def update_function(
     namespace: dict[str, Any],
     patcher: Patcher,
     source: ParsedSource,
-) -> str:
-    """Give the live decorated function of ``old`` the body of ``new``; "" when done."""
+) -> Patched | MustRun:
+    """Give the live decorated function of ``old`` the body of ``new``, or say why it can't."""
     node = new.node
     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     if header_key(old.node) != header_key(node):
-        return "its decorators or signature changed"
+        return MustRun("its decorators or signature changed")
     live = namespace.get(node.name, MISSING)
     if live is MISSING:
-        return "the module no longer holds it"
+        return MustRun("the module no longer holds it")
     found = find_raw_function(live, node.name, source.filename, (old.lineno, old.end_lineno))
     if found is None:
-        return "the decorated object does not expose the function it wraps"
+        return MustRun("the decorated object does not expose the function it wraps")
     raw, wrappers = found
     old_doc = raw.__doc__
     new_raw = _make_raw_function(node, source, namespace)
     kept = patcher.merge(raw, new_raw)
     if kept is not raw:
-        return "the new function cannot be merged into the old one"
+        return MustRun("the new function cannot be merged into the old one")
     _refresh_wrappers(wrappers, raw, old_doc, patcher)
-    return ""
+    return Patched("body patched in place; decorators not re-run")
 
 
 def _refresh_wrappers(
@@ -224,6 +275,18 @@ def _exec_statements(
 
 
 # --- classes ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _ClassPlan:
+    """What an in-place update of one class will do, worked out before anything changes."""
+
+    node: ast.ClassDef
+    live: type
+    members: tuple[Statement, ...]
+    removed: list[Statement]
+    raw_updates: dict[int, tuple[types.FunctionType, list[Any]]]
+    to_run: list[int]
+
+
 def update_class(
     old: Statement,
     new: Statement,
@@ -231,93 +294,148 @@ def update_class(
     source: ParsedSource,
     namespace: dict[str, Any],
     patcher: Patcher,
-) -> tuple[str, ClassEdit]:
-    """Give the live class of ``old`` the body of ``new``; "" when done, else the reason not to."""
-    node = new.node
-    edit = ClassEdit()
-    assert isinstance(node, ast.ClassDef)
+) -> Patched | MustRun:
+    """Give the live class of ``old`` the body of ``new``, or say why its statement must run."""
+    plan = _plan_class(old, new, old_source, source, namespace, patcher)
+    if isinstance(plan, MustRun):
+        return plan
+    # Everything is known: from here on the class is changed (through the journal).
+    edit = _apply_class_plan(plan, source, namespace, patcher)
+    docstring = ast.get_docstring(plan.node, clean=False)
     assert isinstance(old.node, ast.ClassDef)
-    if header_key(old.node) != header_key(node):
-        return "its decorators, bases or keywords changed", edit
+    bound = {n for m in plan.members for n in m.binds}
+    gone = [n for m in plan.removed for n in m.binds - bound - _SKIP_MEMBERS]
+    gone = sorted(_mangle(plan.node.name, n) for n in gone)
+    if docstring == ast.get_docstring(old.node, clean=False):
+        # Unchanged in the source: keep what the class has (a decorator may have written it,
+        # as dataclass does).
+        patcher.set_members(plan.live, gone)
+    else:
+        patcher.set_members(plan.live, gone, docstring)
+    if "__firstlineno__" in plan.live.__dict__:
+        # Python 3.13+ reads a class's position from here for inspect.getsource.
+        patcher.merge_members(plan.live, {"__firstlineno__": new.lineno})
+    if isinstance(plan.live, abc.ABCMeta):
+        patcher.abc_classes.append(plan.live)
+    parts = [f"patched {n}" for n in edit.patched] + [f"ran {r}" for r in edit.reran]
+    return Patched("in place: " + (", ".join(parts) or "docstring") + "; header not re-run")
+
+
+def _plan_class(
+    old: Statement,
+    new: Statement,
+    old_source: ParsedSource,
+    source: ParsedSource,
+    namespace: dict[str, Any],
+    patcher: Patcher,
+) -> _ClassPlan | MustRun:
+    """What updating the class in place takes, or why its whole statement must run."""
+    node, old_node = new.node, old.node
+    assert isinstance(node, ast.ClassDef)
+    assert isinstance(old_node, ast.ClassDef)
+    if header_key(old_node) != header_key(node):
+        return MustRun("its decorators, bases or keywords changed")
     if getattr(node, "type_params", None):
-        return "it has type parameters", edit
+        return MustRun("it has type parameters")
     live = namespace.get(node.name, MISSING)
     if (
         not isinstance(live, type)
         or live.__module__ != patcher.module_name
         or live.__qualname__ != node.name
     ):
-        return "the module no longer holds the class this statement made", edit
-    old_members = body_statements(old.node, old_source)
-    new_members = body_statements(node, source)
-    changed, _, removed = match_statements(old_members, new_members)
-    plain = _is_plain(live, node)
-    counterparts = {i: _member_counterpart(new_members[i], removed) for i in changed}
+        return MustRun("the module no longer holds the class this statement made")
+    old_members = body_statements(old_node, old_source)
+    members = body_statements(node, source)
+    changed, _, removed = match_statements(old_members, members)
+    counterparts = {i: _member_counterpart(members[i], removed) for i in changed}
+    raw_updates = _raw_updates(node, live, members, counterparts, source)
+    others = [i for i in changed if i not in raw_updates]
+    reason = _why_type_must_run(members, changed, removed)
+    if not reason and not _is_plain(live, node):
+        reason = _why_not_partial(node, old_node, members, changed, others, counterparts, live)
+        reason = reason or _why_removed_matters(members, changed, removed)
+    if reason:
+        return MustRun(reason)
+    to_run = _members_to_run(members, set(others), {i: members[i] for i in raw_updates})
+    return _ClassPlan(node, live, members, removed, raw_updates, to_run)
 
-    # Members whose decorators did not change get their raw function patched, so
-    # decorators of unknown effect (a registry, a framework's validator) are not re-run.
-    raw_updates: dict[int, types.FunctionType] = {}
-    wrapper_lists: dict[int, list[Any]] = {}
-    for index in changed:
-        member, before = new_members[index], counterparts[index]
+
+def _raw_updates(
+    node: ast.ClassDef,
+    live: type,
+    members: tuple[Statement, ...],
+    counterparts: dict[int, Statement | None],
+    source: ParsedSource,
+) -> dict[int, tuple[types.FunctionType, list[Any]]]:
+    """Changed methods whose decorators did not change: their raw function can be patched.
+
+    Decorators of unknown effect (a registry, a framework's validator) are then not re-run.
+    """
+    found: dict[int, tuple[types.FunctionType, list[Any]]] = {}
+    for index, before in counterparts.items():
+        member = members[index]
         if before is None or not _is_function(member) or _has_only_pure_decorators(member):
             continue
         if header_key(before.node) != header_key(member.node):
             continue
-        value = live.__dict__.get(_mangle(node.name, _function_name(member)), MISSING)
-        found = find_raw_function(
-            value, _function_name(member), source.filename, (before.lineno, before.end_lineno)
-        )
-        if found is None:
-            continue
-        raw_updates[index] = found[0]
-        wrapper_lists[index] = found[1]
+        name = _function_name(member)
+        value = live.__dict__.get(_mangle(node.name, name), MISSING)
+        raw = find_raw_function(value, name, source.filename, (before.lineno, before.end_lineno))
+        if raw is not None:
+            found[index] = raw
+    return found
 
-    others = [i for i in changed if i not in raw_updates]
-    reason = _why_type_must_run(new_members, changed, removed)
-    if reason:
-        return reason, edit
-    if not plain:
-        for index in others:
-            reason = _why_not_alone(new_members[index], counterparts[index], live)
-            if reason:
-                return reason, edit
-        if ast.get_docstring(node, clean=False) != ast.get_docstring(old.node, clean=False):
-            return "its docstring changed, and its decorators or metaclass may use it", edit
-        rebound = {n for i in changed for n in new_members[i].binds}
-        lost = [n for m in removed for n in m.binds if n not in rebound]
-        if lost:
-            return f"its metaclass or decorators may depend on the removed member {lost[0]}", edit
 
-    to_run = _members_to_run(new_members, set(others), {i: new_members[i] for i in raw_updates})
-    # Everything is known: from here on the class is changed (through the journal).
-    for index, raw in raw_updates.items():
-        member = new_members[index]
+def _why_not_partial(
+    node: ast.ClassDef,
+    old_node: ast.ClassDef,
+    members: tuple[Statement, ...],
+    changed: list[int],
+    others: list[int],
+    counterparts: dict[int, Statement | None],
+    live: type,
+) -> str:
+    """Why a class with decorators or a metaclass cannot take a partial body; empty if it can."""
+    for index in others:
+        reason = _why_not_alone(members[index], counterparts[index], live)
+        if reason:
+            return reason
+    if ast.get_docstring(node, clean=False) != ast.get_docstring(old_node, clean=False):
+        return "its docstring changed, and its decorators or metaclass may use it"
+    return ""
+
+
+def _why_removed_matters(
+    members: tuple[Statement, ...], changed: list[int], removed: list[Statement]
+) -> str:
+    """Why a removed member may matter to a class's decorators or metaclass; empty if not."""
+    rebound = {n for i in changed for n in members[i].binds}
+    lost = [n for m in removed for n in m.binds if n not in rebound]
+    if lost:
+        return f"its metaclass or decorators may depend on the removed member {lost[0]}"
+    return ""
+
+
+def _apply_class_plan(
+    plan: _ClassPlan, source: ParsedSource, namespace: dict[str, Any], patcher: Patcher
+) -> ClassEdit:
+    """Patch the planned methods' raw functions and run the planned members into the class."""
+    edit = ClassEdit()
+    node = plan.node
+    for index, (raw, wrappers) in plan.raw_updates.items():
+        member = plan.members[index]
         new_raw = _class_member_function(node, member, source, namespace)
         old_doc = raw.__doc__
         if patcher.merge(raw, new_raw) is not raw:  # pragma: no cover - same code, same globals
-            return "the new method cannot be merged into the old one", edit
-        _refresh_wrappers(wrapper_lists[index], raw, old_doc, patcher)
+            raise AssertionError(f"{node.name}.{_function_name(member)} could not be merged")
+        _refresh_wrappers(wrappers, raw, old_doc, patcher)
         edit.patched.append(f"{node.name}.{_function_name(member)}")
-    if to_run:
-        results = _run_members(node, [new_members[i] for i in to_run], live, source, namespace)
-        edit.reran += [f"{node.name}.{new_members[i].summary}" for i in to_run]
-        patcher.merge_members(live, results)
-    bound = {n for m in new_members for n in m.binds}
-    gone = sorted(_mangle(node.name, n) for m in removed for n in m.binds - bound - _SKIP_MEMBERS)
-    docstring = ast.get_docstring(node, clean=False)
-    if docstring == ast.get_docstring(old.node, clean=False):
-        # Unchanged in the source: keep what the class has (a decorator may have written it,
-        # as dataclass does).
-        patcher.set_members(live, gone)
-    else:
-        patcher.set_members(live, gone, docstring)
-    if "__firstlineno__" in live.__dict__:
-        # Python 3.13+ reads a class's position from here for inspect.getsource.
-        patcher.merge_members(live, {"__firstlineno__": new.lineno})
-    if isinstance(live, abc.ABCMeta):
-        patcher.abc_classes.append(live)
-    return "", edit
+    if plan.to_run:
+        run = [plan.members[i] for i in plan.to_run]
+        results = _run_members(node, run, plan.live, source, namespace)
+        edit.reran += [f"{node.name}.{m.summary}" for m in run]
+        patcher.merge_members(plan.live, results)
+    return edit
 
 
 def _member_counterpart(member: Statement, removed: list[Statement]) -> Statement | None:

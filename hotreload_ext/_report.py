@@ -1,4 +1,4 @@
-"""Stage 7: what the user is told.
+"""Stage 9 (report): what the user is told.
 
 Each stage hands its result on as a small record; ``str(record)`` is the line the user sees. The
 IPython face decides where the lines go (cell output, ``logging``) and how many of them.
@@ -9,11 +9,25 @@ from __future__ import annotations
 import os
 import traceback
 import types
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["CycleReport", "ModuleFailure", "ModuleNotice", "ModuleReport", "user_traceback"]
+if TYPE_CHECKING:
+    from ._transaction import Committed
+
+__all__ = [
+    "CycleReport",
+    "InternalError",
+    "ModuleFailure",
+    "ModuleNotice",
+    "ModuleReport",
+    "internal_error",
+    "internal_failure",
+    "module_failure",
+    "module_report",
+    "plural",
+    "user_traceback",
+]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -37,8 +51,6 @@ class ModuleReport:
             (the rest is unchanged text), or None when the whole file was parsed.
         seconds: Wall time of the reload.
         run_seconds: The part of it spent running the module's own statements.
-        identity_changes: ``name -> (old, new)`` for names now bound to a different object
-            (for the rebinding stage; not shown).
     """
 
     module: str
@@ -53,9 +65,6 @@ class ModuleReport:
     parsed: tuple[int, int] | None = None
     seconds: float = 0.0
     run_seconds: float = 0.0
-    identity_changes: Mapping[str, tuple[Any, Any]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
 
     def __str__(self) -> str:
         parts = []
@@ -121,6 +130,26 @@ class ModuleNotice:
         return f"hotreload: {self.module}: {self.message}"
 
 
+@dataclass(frozen=True)
+class InternalError:
+    """hotreload's own error, caught at the engine's boundary; the user's code is untouched.
+
+    Attributes:
+        exception: The error itself (for a bug report; not kept in any history).
+        traceback: Its formatted traceback, hotreload's frames included.
+    """
+
+    exception: BaseException = field(repr=False, compare=False)
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        exc = self.exception
+        return (
+            f"hotreload: internal error ({type(exc).__name__}: {exc}); your code and data are "
+            "untouched. Please report this with the traceback below.\n" + self.traceback
+        )
+
+
 @dataclass
 class CycleReport:
     """Everything one check (one cell) did."""
@@ -128,12 +157,71 @@ class CycleReport:
     reloaded: list[ModuleReport] = field(default_factory=list)
     failed: list[ModuleFailure] = field(default_factory=list)
     notices: list[ModuleNotice] = field(default_factory=list)
+    internal: list[InternalError] = field(default_factory=list)
     checked: int = 0
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.reloaded or self.failed or self.notices)
+        return bool(self.reloaded or self.failed or self.notices or self.internal)
+
+
+def module_report(committed: Committed) -> ModuleReport:
+    """The report line of a reload that committed (it keeps no live object alive)."""
+    diff = committed.diff
+    updated, added, removed = diff.describe()
+    replaced = [
+        f"{r.old.__qualname__} ({r.reason}; {r.moved} instance(s) moved"
+        + (f", subclasses rebased: {', '.join(r.rebased)}" if r.rebased else "")
+        + (f", {len(r.not_moved)} could not be: {r.not_moved[0]}" if r.not_moved else "")
+        + ")"
+        for r in committed.replacements
+    ]
+    reason = diff.whole_module
+    return ModuleReport(
+        module=committed.module,
+        path=diff.new.filename,
+        updated=tuple(updated),
+        added=tuple(added),
+        removed=tuple(removed),
+        replaced=tuple(replaced),
+        reran=committed.reran,
+        rebound=committed.rebound,
+        mode=f"whole module: {reason}" if reason is not None else "statements",
+        parsed=diff.new.region,
+        run_seconds=committed.run_seconds,
+        seconds=committed.seconds,
+    )
+
+
+def module_failure(module: str, path: str, error: BaseException) -> ModuleFailure:
+    """The report of a module whose new code failed: the user's error, the user's frames."""
+    text, lineno = user_traceback(error)
+    if isinstance(error, SyntaxError) and error.filename:
+        path = error.filename
+    message = error.msg if isinstance(error, SyntaxError) else error
+    return ModuleFailure(module, path, lineno, f"{type(error).__name__}: {message}", text)
+
+
+def internal_failure(module: str, path: str, error: BaseException) -> ModuleFailure:
+    """The report of a module whose reload hit hotreload's own error (it keeps its old code)."""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    summary = (
+        f"internal error in hotreload: {type(error).__name__}: {error} "
+        "(please report it with this traceback)"
+    )
+    return ModuleFailure(module, path, None, summary, text)
+
+
+def internal_error(error: BaseException) -> InternalError:
+    """The report of hotreload's own error outside any one module's reload."""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return InternalError(error, text)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 module``, ``2 modules``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _is_own_frame(tb: types.TracebackType) -> bool:

@@ -200,3 +200,59 @@ def test_reports_do_not_keep_old_objects_alive(files: ModuleFiles, reloader: Rel
     check(reloader)
     gc.collect()
     assert old() is None
+
+
+DECORATOR = """
+import functools
+
+def shout(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return function(*args, **kwargs).upper()
+    return wrapper
+"""
+
+
+@pytest.mark.parametrize("good", ["plain", "decorated"])
+def test_nothing_a_rolled_back_reload_did_survives_the_next_good_one(
+    files: ModuleFiles, reloader: Reloader, good: str
+) -> None:
+    # Regression: a reload that added an external decorator and then raised was rolled back,
+    # but the process-wide table of forwarding functions kept its entry, so the next good
+    # save pointed the function (and old references to it) at the rolled-back wrapper.
+    deco = files.name("deco")
+    files.load(deco, DECORATOR)
+    name = files.name("fwd")
+    m = files.load(name, "def f():\n    return 'v1'\n")
+    reloader.discover()
+    old_f = m.f
+
+    files.write(name, f"from {deco} import shout\n\n@shout\ndef f():\n    return 'bad'\n\n1 / 0\n")
+    report = reloader.check()
+    assert [f.module for f in report.failed] == [name]
+    assert old_f() == "v1"
+    assert m.f is old_f
+
+    decorator = "@shout\n" if good == "decorated" else ""
+    files.write(name, f"from {deco} import shout\n\n{decorator}def f():\n    return 'good'\n")
+    check(reloader)
+    expected = "GOOD" if good == "decorated" else "good"
+    assert m.f() == expected
+    assert old_f() == expected, "an old reference must run the good version"
+
+
+def test_a_rolled_back_reload_undoes_the_rebinding_of_imported_names(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    base = files.name("base")
+    user = files.name("user")
+    files.load(base, "LIMIT = 1\n")
+    u = files.load(user, f"from {base} import LIMIT\n")
+    reloader.discover()
+    files.write(base, "LIMIT = 2\n")
+    check(reloader)
+    assert u.LIMIT == 2
+    # A failing save of `base` after its constant changed: the importer keeps the old value.
+    files.write(base, "LIMIT = 3\nraise RuntimeError('boom')\n")
+    assert reloader.check().failed
+    assert u.LIMIT == 2

@@ -1,0 +1,137 @@
+"""Stage 5 (execute): which statements of the new source run, and running one.
+
+The rule (:class:`RerunRule`) follows the new source top to bottom. A statement runs again if
+
+- it is changed or new; or
+- it reads or rebinds a name that a statement which ran earlier in this reload bound to a new
+  object, or a name that was deleted; or
+- it calls or inspects a name whose object was patched in place (passing it along as an
+  argument or storing it in a container does not count: the object kept its identity, so the
+  statement would produce the same result).
+
+Every other statement is left alone, so ``INDEX = build_index()`` does not repeat a slow call
+when an unrelated function was edited. The rule only decides; running a statement
+(:func:`run_statement`) and merging what it made into the live objects (stage 6) are driven by
+the transaction that owns the reload (``_transaction.py``).
+
+This module must never import IPython.
+"""
+
+from __future__ import annotations
+
+import ast
+import types
+from collections.abc import Iterable
+from typing import Any
+
+from ._diff import ModuleDiff
+from ._source import ParsedSource, Statement
+
+__all__ = ["RerunRule", "UserCodeError", "compile_statement", "run_statement"]
+
+
+class UserCodeError(Exception):
+    """The user's module raised while its new code ran. The reload was rolled back."""
+
+    def __init__(self, statement: Statement | None, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.statement = statement
+        self.error = error
+
+
+class RerunRule:
+    """Decides, statement by statement, what must run; learns from what ran.
+
+    Args:
+        diff: The module's diff. With ``diff.whole_module`` set every statement runs.
+
+    Attributes:
+        redefined: Names whose object is new (their readers must run again), or deleted.
+        kept: Names whose object kept its identity while its code changed (only statements
+            that call or inspect it must run again).
+        rebuild: Names of objects that removed definitions may have registered themselves
+            with (``@show.register``, ``@app.route``): the object is made again so the
+            registration goes.
+    """
+
+    def __init__(self, diff: ModuleDiff) -> None:
+        self.diff = diff
+        self.redefined: set[str] = set(diff.deleted_names)
+        self.kept: set[str] = set()
+        self.rebuild = {n for s in diff.deleted_definitions() for n in s.decorator_names}
+        statements = diff.new.statements
+        self._last_binder = {n: i for i, s in enumerate(statements) for n in s.binds}
+
+    def must_run(self, index: int, statement: Statement) -> bool:
+        """Whether ``statement`` (at ``index`` of the new source) runs in this reload."""
+        return (
+            self.diff.whole_module is not None
+            or index in self.diff.changed
+            or self.depends_on_changes(statement)
+            or not (self.redefined | self.kept | self.rebuild).isdisjoint(statement.binds)
+        )
+
+    def depends_on_changes(self, statement: Statement) -> bool:
+        """Whether what the statement reads or uses changed in this reload.
+
+        A changed definition that does not depend on anything else changed can take its new
+        body in place; otherwise its header (decorators, defaults, bases) must run again.
+        """
+        return not self.redefined.isdisjoint(statement.reads) or not self.kept.isdisjoint(
+            statement.uses
+        )
+
+    def may_update_in_place(self, index: int, statement: Statement) -> bool:
+        """Whether a changed ``def``/``class`` may be patched without running its header."""
+        return (
+            self.diff.whole_module is None
+            and index in self.diff.changed
+            and not self.depends_on_changes(statement)
+        )
+
+    def is_final_binding(self, name: str, index: int) -> bool:
+        """Whether statement ``index`` is the last one to bind ``name`` in the new source.
+
+        ``def f`` followed by ``f = wrap(f)``: the value of the ``def`` is not final, and the
+        object the module held before came from the later statement.
+        """
+        return self._last_binder.get(name) == index
+
+    def must_rebuild(self, name: str) -> bool:
+        """Whether ``name``'s object must be made anew even if the statement returns it."""
+        return name in self.rebuild
+
+    def patched_in_place(self, names: Iterable[str]) -> None:
+        """Record that ``names`` kept their objects, now with new code."""
+        for name in names:
+            self.kept.add(name)
+            self.redefined.discard(name)
+
+    def rebound(self, names: Iterable[str]) -> None:
+        """Record that ``names`` are now bound to new objects."""
+        for name in names:
+            self.redefined.add(name)
+            self.kept.discard(name)
+
+
+def compile_statement(statement: Statement, source: ParsedSource) -> types.CodeType:
+    """Compile one statement of ``source`` with the module's ``from __future__`` flags."""
+    # The node comes from parsing the new file, so it already carries its real line numbers:
+    # tracebacks and inspect point at the file as it is on disk now.
+    module = ast.Module(body=[statement.node], type_ignores=[])
+    code: types.CodeType = compile(
+        module, source.filename, "exec", flags=source.compile_flags, dont_inherit=True
+    )
+    return code
+
+
+def run_statement(statement: Statement, code: types.CodeType, namespace: dict[str, Any]) -> None:
+    """Run one compiled statement in the live module namespace.
+
+    Raises:
+        UserCodeError: The statement raised (any exception, ``KeyboardInterrupt`` included).
+    """
+    try:
+        exec(code, namespace)
+    except BaseException as exc:
+        raise UserCodeError(statement, exc) from exc

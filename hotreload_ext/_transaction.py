@@ -1,0 +1,331 @@
+"""Stage 8 (commit or roll back): one module's reload, owned from start to finish by one object.
+
+A :class:`ModuleReload` is made for each changed module as soon as detection found it. It owns
+the undo journal and every change the reload makes, in the order the code runs them:
+
+1. the statements the rerun rule picks run in the live namespace (stage 5, ``_execute.py``);
+2. what each made is merged into the live objects (stage 6, ``_patch.py``, ``_redefine.py``);
+3. names that now hold new objects are rebound where they were imported (stage 7,
+   ``_rebind.py``);
+4. then it commits: the journal is dropped and the watcher's record of the module takes the new
+   source and stamp. Or, if anything raised on the way, it rolls back: every change, including
+   those to process-wide tables (the forwarding functions) and other modules' bindings, is
+   undone newest first, and the watcher remembers the failed version so it is not retried
+   until the file changes again.
+
+Nothing outside this object decides whether a reload took effect.
+
+This module must never import IPython.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+import time
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._diff import ModuleDiff
+from ._execute import RerunRule, UserCodeError, compile_statement, run_statement
+from ._journal import MISSING, Journal
+from ._lines import shift_after, shift_lines
+from ._patch import Patcher, Replacement, migrate_instances
+from ._rebind import ImportTables, Namespace, rebind_imports
+from ._redefine import Patched, update_in_place
+from ._source import ParsedSource, Statement
+
+if TYPE_CHECKING:
+    from ._detect import Change
+
+__all__ = ["Committed", "ModuleReload", "RolledBack"]
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A reload that took effect. Short-lived: the report stage keeps only text from it.
+
+    Attributes:
+        module: The module's name.
+        diff: What changed in its source.
+        replacements: Classes that could not be patched in place.
+        reran: The statements that ran, as ``L<line>: <first line>`` (with how, if in place).
+        rebound: ``from m import NAME`` bindings elsewhere that now hold the new object.
+        seconds: Wall time of the whole reload.
+        run_seconds: The part spent running the module's own statements.
+        rebind_seconds: The part spent rebinding imported names.
+    """
+
+    module: str
+    diff: ModuleDiff
+    replacements: tuple[Replacement, ...]
+    reran: tuple[str, ...]
+    rebound: tuple[str, ...]
+    seconds: float
+    run_seconds: float
+    rebind_seconds: float
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """A reload that was undone because the user's code (or its text) failed.
+
+    Attributes:
+        module: The module's name.
+        error: The user's exception (a ``SyntaxError`` for text that does not compile).
+    """
+
+    module: str
+    error: BaseException
+
+
+class ModuleReload:
+    """One module's reload, all or nothing.
+
+    Args:
+        change: What detection found: the module, its new source bytes, hash and stamp.
+        waiting: The watcher's set of modules whose last reload failed; kept up to date here.
+    """
+
+    def __init__(self, change: Change, waiting: set[str]) -> None:
+        self.change = change
+        self.waiting = waiting
+
+    @property
+    def name(self) -> str:
+        """The module's name."""
+        return self.change.tracked.name
+
+    def reject(self, error: BaseException, *, internal: bool = False) -> None:
+        """Remember that this version of the file failed (not retried until it changes).
+
+        A fix saved to another file the error went through (a module this one imports)
+        retries this version; an internal error names no such file.
+        """
+        from ._detect import files_in_failure
+
+        tracked = self.change.tracked
+        self.waiting.add(tracked.name)
+        causes = () if internal else files_in_failure(error, tracked.path)
+        tracked.reject(self.change.digest, self.change.stamp, causes)
+
+    def run(
+        self, diff: ModuleDiff, namespaces: Callable[[], list[Namespace]], tables: ImportTables
+    ) -> Committed | RolledBack:
+        """Bring the module up to ``diff.new``; commit, or roll back and say why.
+
+        Args:
+            diff: The module's diff (stage 4).
+            namespaces: Where names imported from this module may live; called only when some
+                name got a new object.
+            tables: The import tables cache, kept by the caller across reloads.
+
+        Raises:
+            Exception: hotreload's own error, after everything was rolled back.
+        """
+        started = time.perf_counter()
+        try:
+            # Compile every changed statement before running any, so a compile-time error
+            # (`return` outside a function, say) is reported before a single line ran.
+            compiled = {
+                i: compile_statement(diff.new.statements[i], diff.new) for i in sorted(diff.changed)
+            }
+        except SyntaxError as exc:
+            self.reject(exc)
+            return RolledBack(self.name, exc)
+        steps = _Steps(self.change.tracked.module, diff, compiled)
+        try:
+            steps.run_all()
+            rebind_started = time.perf_counter()
+            changes = steps.identity_changes()
+            rebound = (
+                rebind_imports(self.name, changes, namespaces(), tables, steps.journal)
+                if changes
+                else []
+            )
+            rebind_seconds = time.perf_counter() - rebind_started
+        except BaseException as exc:
+            steps.journal.rollback()
+            user_error = _user_error(exc)
+            if user_error is not None:
+                self.reject(user_error)
+                return RolledBack(self.name, user_error)
+            if isinstance(exc, Exception):
+                self.reject(exc, internal=True)
+            raise
+        self._commit(steps)
+        return Committed(
+            module=self.name,
+            diff=diff,
+            replacements=tuple(steps.patcher.replacements),
+            reran=tuple(steps.reran),
+            rebound=tuple(rebound),
+            seconds=time.perf_counter() - started,
+            run_seconds=steps.run_seconds,
+            rebind_seconds=rebind_seconds,
+        )
+
+    def _commit(self, steps: _Steps) -> None:
+        steps.journal.commit()
+        change = self.change
+        change.tracked.accept(change.data, change.digest, change.stamp)
+        self.waiting.discard(change.tracked.name)
+        _refresh_linecache(steps.diff.new)
+
+
+class _Steps:
+    """The journaled steps of one reload: statements run and merged, then the finishing work."""
+
+    def __init__(
+        self, module: types.ModuleType, diff: ModuleDiff, compiled: dict[int, types.CodeType]
+    ) -> None:
+        self.module = module
+        self.diff = diff
+        self.compiled = compiled
+        self.namespace: dict[str, Any] = module.__dict__
+        self.journal = Journal()
+        self.patcher = Patcher(self.journal, self.namespace, module.__name__)
+        self.rule = RerunRule(diff)
+        self.initial: dict[str, Any] = {}
+        self.reran: list[str] = []
+        self.run_seconds = 0.0
+
+    def run_all(self) -> None:
+        """Run and merge what the rule picks, then finish; every change journaled."""
+        name, namespace = self.module.__name__, self.namespace
+        self.journal.save_mapping(namespace)
+        self.initial = dict(namespace)
+        registered = sys.modules.get(name)
+        self.journal.add(lambda: _restore_registration(name, registered))
+        new = self.diff.new
+        if new.docstring_known and namespace.get("__doc__") != new.docstring:
+            namespace["__doc__"] = new.docstring
+        moved = dict(self.diff.moved)
+        for index, statement in enumerate(new.statements):
+            if self.rule.must_run(index, statement):
+                self._statement(index, statement)
+            elif index in moved:
+                self._shift(statement, moved[index])
+        self._finish()
+
+    def _statement(self, index: int, statement: Statement) -> None:
+        """Run one statement (or patch it in place) and merge what it bound."""
+        line = f"L{statement.lineno}: {statement.summary}"
+        clock = time.perf_counter()
+        outcome = None
+        if self.rule.may_update_in_place(index, statement):
+            outcome = update_in_place(self.diff, index, self.namespace, self.patcher)
+        if isinstance(outcome, Patched):
+            self.run_seconds += time.perf_counter() - clock
+            self.reran.append(f"{line} ({outcome.detail})")
+            self.rule.patched_in_place(statement.binds)
+            return
+        code = self.compiled.get(index) or compile_statement(statement, self.diff.new)
+        before = {n: self.namespace.get(n, MISSING) for n in statement.binds}
+        run_statement(statement, code, self.namespace)
+        self.run_seconds += time.perf_counter() - clock
+        self.reran.append(f"{line} ({outcome.reason})" if outcome is not None else line)
+        for bound in statement.binds:
+            self._merge(bound, index, before[bound])
+
+    def _merge(self, bound: str, index: int, before: object) -> None:
+        """Merge the new object bound to ``bound`` into the old one; tell the rule the result."""
+        namespace, rule = self.namespace, self.rule
+        after = namespace.get(bound, MISSING)
+        if after is not MISSING and after is before and not rule.must_rebuild(bound):
+            # The statement produced the very same object (an import, a constant): nothing
+            # that reads it needs to run again.
+            return
+        if not rule.is_final_binding(bound, index):
+            rule.rebound([bound])
+            return
+        target = self.initial.get(bound, MISSING)
+        if after is not MISSING:
+            kept = self.patcher.merge(target, after)
+            if kept is not after:
+                namespace[bound] = kept
+            elif _was_defined_as(target, bound, self.module.__name__) and callable(after):
+                self.patcher.forward(target, after)
+        if target is not MISSING and namespace.get(bound, MISSING) is target:
+            rule.patched_in_place([bound])
+        else:
+            rule.rebound([bound])
+
+    def _shift(self, statement: Statement, delta: int) -> None:
+        """Move the line numbers of an unchanged definition that moved."""
+        span = (statement.lineno - delta, statement.end_lineno - delta)
+        filename, name = self.diff.new.filename, self.module.__name__
+        for bound in statement.binds:
+            value = self.namespace.get(bound, MISSING)
+            if value is not MISSING:
+                shift_lines(value, name, filename, span, delta, self.journal)
+
+    def _finish(self) -> None:
+        """Delete what the new source no longer binds; finish what needs every statement run."""
+        diff, name, module = self.diff, self.module.__name__, self.module
+        for deleted in diff.deleted_names:
+            self.namespace.pop(deleted, None)
+        new, old = diff.new, diff.old
+        if new.region is not None and old is not None and old.region is not None:
+            # Only part of the file was parsed: what follows it may have moved.
+            old_end, new_end = old.region[1], new.region[1]
+            shift_after(
+                self.namespace, name, new.filename, old_end, new_end - old_end, self.journal
+            )
+        if sys.modules.get(name) is not module:
+            # The module body removed or replaced its own sys.modules entry; a module that is
+            # still loaded and watched must stay registered under its name.
+            sys.modules[name] = module
+        migrate_instances(self.patcher.replacements)
+        self.patcher.commit()
+
+    def identity_changes(self) -> dict[str, tuple[Any, Any]]:
+        """``name -> (old, new)`` for the names now bound to a different object."""
+        namespace, initial = self.namespace, self.initial
+        names = self.rule.redefined | self.rule.kept
+        return {
+            n: (initial[n], namespace[n])
+            for n in names
+            if n in initial and n in namespace and namespace[n] is not initial[n]
+        }
+
+
+def _user_error(exc: BaseException) -> BaseException | None:
+    """The user's own error behind ``exc``, or None when ``exc`` is hotreload's."""
+    if isinstance(exc, UserCodeError):
+        return exc.error
+    # A statement that must run although unchanged is compiled only then.
+    return exc if isinstance(exc, SyntaxError) else None
+
+
+def _was_defined_as(value: object, bound: str, module_name: str) -> bool:
+    """Whether ``value`` is this module's function for the name ``bound`` (or its wrapper)."""
+    if type(value) is not types.FunctionType:
+        return False
+    assert isinstance(value, types.FunctionType)
+    # `functools.wraps` copies __module__ and __qualname__ onto a wrapper; a function imported
+    # from another module keeps that module's name and is never touched.
+    return value.__qualname__ == bound and value.__module__ == module_name
+
+
+def _restore_registration(name: str, module: types.ModuleType | None) -> None:
+    if module is None:
+        sys.modules.pop(name, None)
+    else:
+        sys.modules[name] = module
+
+
+def _refresh_linecache(source: ParsedSource) -> None:
+    # Tracebacks and inspect.getsource read through linecache; give it the text we compiled,
+    # stamped with the file's current size and mtime so checkcache() keeps it until the next save.
+    try:
+        stat = os.stat(source.filename)
+    except OSError:
+        return
+    lines = source.text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    linecache.cache[source.filename] = (stat.st_size, stat.st_mtime, lines, source.filename)
