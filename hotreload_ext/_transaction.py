@@ -35,11 +35,12 @@ from ._journal import MISSING, Journal
 from ._lines import shift_after, shift_lines
 from ._patch import Patcher, Replacement, migrate_instances
 from ._rebind import ImportTables, Namespace, rebind_imports
-from ._redefine import Patched, update_in_place
+from ._redefine import MustRun, Patched, UserCodeRaised, update_function
+from ._redefine_class import update_class
 from ._source import ParsedSource, Statement
 
 if TYPE_CHECKING:
-    from ._detect import Change
+    from ._tracking import Change
 
 __all__ = ["Committed", "ModuleReload", "RolledBack"]
 
@@ -105,7 +106,7 @@ class ModuleReload:
         A fix saved to another file the error went through (a module this one imports)
         retries this version; an internal error names no such file.
         """
-        from ._detect import files_in_failure
+        from ._tracking import files_in_failure
 
         tracked = self.change.tracked
         self.waiting.add(tracked.name)
@@ -217,7 +218,7 @@ class _Steps:
         clock = time.perf_counter()
         outcome = None
         if self.rule.may_update_in_place(index, statement):
-            outcome = update_in_place(self.diff, index, self.namespace, self.patcher)
+            outcome = self._update_in_place(index, statement)
         if isinstance(outcome, Patched):
             self.run_seconds += time.perf_counter() - clock
             self.reran.append(f"{line} ({outcome.detail})")
@@ -230,6 +231,38 @@ class _Steps:
         self.reran.append(f"{line} ({outcome.reason})" if outcome is not None else line)
         for bound in statement.binds:
             self._merge(bound, index, before[bound])
+
+    def _update_in_place(self, index: int, statement: Statement) -> Patched | MustRun | None:
+        """Try to give a changed definition its new body without running its header again.
+
+        None for statements this does not apply to: anything but a ``def`` or ``class``, or a
+        ``def`` without decorators (running it costs nothing, and the patcher merges it).
+        """
+        diff = self.diff
+        decorated = bool(getattr(statement.node, "decorator_list", None))
+        if statement.kind == "statement" or (statement.kind == "def" and not decorated):
+            return None
+        old = diff.counterpart(index)
+        if old is None or diff.old is None:
+            return (
+                MustRun("decorators re-ran: no single earlier version of it") if decorated else None
+            )
+        others = [s for i, s in enumerate(diff.new.statements) if i != index]
+        if any(not s.binds.isdisjoint(statement.binds) for s in others):
+            # `f = other(f)` below would wrap the already wrapped object a second time.
+            return MustRun("decorators re-ran: another statement rebinds its name")
+        try:
+            if statement.kind == "def":
+                outcome = update_function(old, statement, self.namespace, self.patcher, diff.new)
+            else:
+                args = (old, statement, diff.old, diff.new, self.namespace, self.patcher)
+                outcome = update_class(*args)
+        except UserCodeRaised as exc:
+            raise UserCodeError(statement, exc.error) from exc.error
+        if isinstance(outcome, MustRun):
+            what = "decorators" if statement.kind == "def" else "the class statement"
+            return MustRun(f"{what} re-ran: {outcome.reason}")
+        return outcome
 
     def _merge(self, bound: str, index: int, before: object) -> None:
         """Merge the new object bound to ``bound`` into the old one; tell the rule the result."""
