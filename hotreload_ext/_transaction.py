@@ -27,7 +27,7 @@ import time
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._diff import ModuleDiff
 from ._execute import RerunRule, UserCodeError, compile_statement, run_statement
@@ -38,9 +38,7 @@ from ._rebind import ImportTables, Namespace, rebind_imports
 from ._redefine import MustRun, Patched, UserCodeRaised, update_function
 from ._redefine_class import update_class
 from ._source import ParsedSource, Statement
-
-if TYPE_CHECKING:
-    from ._tracking import Change
+from ._tracking import Change, files_in_failure
 
 __all__ = ["Committed", "ModuleReload", "RolledBack"]
 
@@ -106,8 +104,6 @@ class ModuleReload:
         A fix saved to another file the error went through (a module this one imports)
         retries this version; an internal error names no such file.
         """
-        from ._tracking import files_in_failure
-
         tracked = self.change.tracked
         self.waiting.add(tracked.name)
         causes = () if internal else files_in_failure(error, tracked.path)
