@@ -245,11 +245,11 @@ class Patcher:
 
     def _merge_class(self, old: type, new: type) -> Any:
         reason = _why_not_in_place(old, new)
-        if not reason and isinstance(old, enum.EnumMeta):
+        if reason is None and isinstance(old, enum.EnumMeta):
             reason = self._merge_enum(old, new)
-            if not reason:
+            if reason is None:
                 return old
-        if reason:
+        if reason is not None:
             self._remember(new, new)
             self.replacements.append(Replacement(old=old, new=new, reason=reason))
             return self.adopt(new)
@@ -260,8 +260,8 @@ class Patcher:
             self.abc_classes.append(old)
         return old
 
-    def _merge_enum(self, old: Any, new: Any) -> str:
-        """Update an Enum in place, keeping every member that still exists; "" when done.
+    def _merge_enum(self, old: Any, new: Any) -> str | None:
+        """Update an Enum in place, keeping every member that still exists; None when done.
 
         A member whose value changed keeps its identity when the Enum has no data type (the
         value is just an attribute); an ``int``/``str`` member *is* its value and cannot.
@@ -306,7 +306,7 @@ class Patcher:
             self._memo[id(value)] = value
         self.merge_members(old, members)
         self._drop_members_not_in(old, new)
-        return ""
+        return None
 
     def _drop_members_not_in(self, old: type, new: type) -> None:
         self.set_members(
@@ -400,8 +400,8 @@ def _slots(cls: type) -> tuple[str, ...] | None:
     return (slots,) if isinstance(slots, str) else tuple(slots)
 
 
-def _why_not_in_place(old: type, new: type) -> str:
-    """Empty when ``new`` can be merged into ``old``; otherwise the reason it cannot."""
+def _why_not_in_place(old: type, new: type) -> str | None:
+    """None when ``new`` can be merged into ``old``; otherwise the reason it cannot."""
     if type(old) is not type(new):
         return f"metaclass changed ({type(old).__name__} -> {type(new).__name__})"
     # By identity only: `==` on classes would run a user metaclass's __eq__.
@@ -415,7 +415,7 @@ def _why_not_in_place(old: type, new: type) -> str:
         return "__slots__ changed"
     if old.__basicsize__ != new.__basicsize__ or old.__itemsize__ != new.__itemsize__:
         return "instance layout changed"
-    return ""
+    return None
 
 
 def migrate_instances(replacements: list[Replacement]) -> None:

@@ -140,10 +140,11 @@ def _plan_class(
     raw_updates = _raw_updates(node, live, members, counterparts, source)
     others = [i for i in changed if i not in raw_updates]
     reason = _why_type_must_run(members, changed, removed)
-    if not reason and not _is_plain(live, node):
+    if reason is None and not _is_plain(live, node):
         reason = _why_not_partial(node, old_node, members, changed, others, counterparts, live)
-        reason = reason or _why_removed_matters(members, changed, removed)
-    if reason:
+        if reason is None:
+            reason = _why_removed_matters(members, changed, removed)
+    if reason is not None:
         return MustRun(reason)
     to_run = _members_to_run(members, set(others), {i: members[i] for i in raw_updates})
     return _ClassPlan(node, live, members, removed, raw_updates, to_run)
@@ -183,26 +184,26 @@ def _why_not_partial(
     others: list[int],
     counterparts: dict[int, Statement | None],
     live: type,
-) -> str:
-    """Why a class with decorators or a metaclass cannot take a partial body; empty if it can."""
+) -> str | None:
+    """Why a class with decorators or a metaclass cannot take a partial body; None if it can."""
     for index in others:
         reason = _why_not_alone(members[index], counterparts[index], live)
-        if reason:
+        if reason is not None:
             return reason
     if ast.get_docstring(node, clean=False) != ast.get_docstring(old_node, clean=False):
         return "its docstring changed, and its decorators or metaclass may use it"
-    return ""
+    return None
 
 
 def _why_removed_matters(
     members: tuple[Statement, ...], changed: list[int], removed: list[Statement]
-) -> str:
-    """Why a removed member may matter to a class's decorators or metaclass; empty if not."""
+) -> str | None:
+    """Why a removed member may matter to a class's decorators or metaclass; None if not."""
     rebound = {n for i in changed for n in members[i].binds}
     lost = [n for m in removed for n in m.binds if n not in rebound]
     if lost:
         return f"its metaclass or decorators may depend on the removed member {lost[0]}"
-    return ""
+    return None
 
 
 def _apply_class_plan(
@@ -270,8 +271,8 @@ def _is_plain(cls: type, node: ast.ClassDef) -> bool:
 
 def _why_type_must_run(
     members: tuple[Statement, ...], changed: list[int], removed: list[Statement]
-) -> str:
-    """Why only ``type()`` itself can make the new class right, or empty.
+) -> str | None:
+    """Why only ``type()`` itself can make the new class right, or None.
 
     ``type()`` reads ``__slots__`` to lay out instances, sets ``__hash__ = None`` next to a new
     ``__eq__``, and a class's annotations are rebuilt from scratch; a partial body can't.
@@ -291,7 +292,7 @@ def _why_type_must_run(
         for name in member.binds - new_names:
             if _is_dunder(name):
                 return f"the special member {name} was removed"
-    return ""
+    return None
 
 
 def _mangle(class_name: str, name: str) -> str:
@@ -306,8 +307,8 @@ def _is_dunder(name: str) -> bool:
     return name.startswith("__") and name.endswith("__")
 
 
-def _why_not_alone(member: Statement, before: Statement | None, cls: type) -> str:
-    """Empty when ``member`` can be set on a class that has decorators or a metaclass."""
+def _why_not_alone(member: Statement, before: Statement | None, cls: type) -> str | None:
+    """None when ``member`` can be set on a class that has decorators or a metaclass."""
     what = member.summary
     if not _is_function(member) or not _has_only_pure_decorators(member):
         return f"its metaclass or decorators may process the changed member '{what}'"
@@ -319,7 +320,7 @@ def _why_not_alone(member: Statement, before: Statement | None, cls: type) -> st
     if current is not MISSING and type(current) is not expected:
         kind = type(current).__name__
         return f"{name} was turned into a {kind} when the class was made"
-    return ""
+    return None
 
 
 def _descriptor_type(member: Statement) -> type:
