@@ -1,4 +1,4 @@
-"""Stage 3: plan which modules reload, in dependency order.
+"""Stage 3 (plan): which changed modules reload first, in dependency order.
 
 A module reloads after the modules it imports, so ``b`` may start importing a name that only the
 new ``a`` defines. The imports come from each module's new source

@@ -1,4 +1,4 @@
-"""The undo log that makes one module's reload all-or-nothing.
+"""The undo log (a foundation of stages 6 to 8) that makes one reload all-or-nothing.
 
 Every in-place change the reload makes to a live object (a function's code, a class attribute, a
 closure cell, a module-level binding) is recorded here first. If anything fails before the reload

@@ -1,4 +1,4 @@
-"""Optional change notification: a background thread that only *collects* changed paths.
+"""Stage 1 (detect), notify mode: a background thread that only *collects* changed paths.
 
 Polling (stage 1, :mod:`._detect`) stats every watched file before every cell. With many
 modules, asking the operating system to tell us what changed is cheaper: :class:`ChangeNotifier`

@@ -1,4 +1,4 @@
-"""Stage 2, fast path: parse only the part of a big file that an edit touched.
+"""Stage 2 (parse), fast path: parse only the part of a big file that an edit touched.
 
 Parsing a file of 5,000 functions takes about 200 ms, and analysing every statement more: far
 too much for a one-line edit. Most edits change a few adjacent lines, so:

@@ -1,4 +1,4 @@
-"""Stage 2: the source model, shared by every later stage.
+"""Stage 2 (parse): the source model, shared by every later stage.
 
 A module's new text is decoded as the import system decodes it, parsed (the whole file, or only
 the region an edit touched, see ``_region.py``) and split into its top-level

@@ -1,4 +1,4 @@
-"""Looking at user objects without running their code (used by stages 6 and 7).
+"""Looking at user objects without running their code (a foundation of stage 6).
 
 Patching inspects arbitrary user objects: classes with a metaclass ``__eq__`` or
 ``__getattr__``, proxies whose ``__getattribute__`` does work, objects whose ``__class__`` lies.
