@@ -4,12 +4,15 @@
  * os.stat() adds more than half as much again around the call: it encodes the path and builds
  * a stat_result of twenty objects, only to compare four of them. This function makes the same
  * system call and the same comparison with none of that, and returns only the files whose
- * stamp moved. hotreload_ext/_detect.py has the reference implementation in Python
- * (Watcher._stat_all), used when this module is not built; both must agree exactly.
+ * stamp moved. hotreload_ext/_polling.py has the reference implementation in Python
+ * (Poller._stat_all), used when this module is not built; both must agree exactly.
  *
- * The stamp is what pack_stamp() in _detect.py makes: struct "<qqQq" of (st_mtime_ns,
- * st_size, st_ino, st_ctime_ns), little-endian. A value out of its range is not clamped here,
- * as Python does: the file is returned as a suspect, and Python compares it the slow way.
+ * The contract with Python is written down in one place, the docstring of TrackedModule in
+ * hotreload_ext/_tracking.py: the attributes read here by name (str_path, str_dir_handle,
+ * str_name_start and str_record below) and the byte layout of _record, whose first STAMP_SIZE
+ * bytes are what pack_stamp() makes. Change them there and here together; the tests in
+ * tests/unit/test_speedups.py pin them. A value out of pack_stamp()'s range is not clamped
+ * here, as Python does: the file is returned as a suspect, and Python compares it the slow way.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -98,7 +101,7 @@ static int prepare(PyObject *tracked, Entry *entry) {
             return -1;
         }
         if (start < 0 || start > PyUnicode_GET_LENGTH(path) || handle < 0 || handle > INT_MAX) {
-            start = 0; /* not what _detect.py makes: the whole path, as os.stat() would */
+            start = 0; /* not what _polling.py makes: the whole path, as os.stat() would */
         } else {
             entry->handle = (int)handle;
         }
@@ -233,7 +236,7 @@ static PyModuleDef_Slot slots[] = {
 static struct PyModuleDef definition = {
     PyModuleDef_HEAD_INIT,
     .m_name = "hotreload_ext._speedups",
-    .m_doc = "The idle check's stat loop in C (see hotreload_ext/_detect.py).",
+    .m_doc = "The idle check's stat loop in C (see hotreload_ext/_polling.py).",
     .m_size = 0,
     .m_methods = methods,
     .m_slots = slots,

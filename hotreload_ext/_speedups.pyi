@@ -1,4 +1,4 @@
-from hotreload_ext._detect import TrackedModule
+from hotreload_ext._tracking import TrackedModule
 
 STAMP_SIZE: int
 

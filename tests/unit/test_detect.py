@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from hotreload_ext import Reloader
-from hotreload_ext._detect import ModuleFilter, Watcher
+from hotreload_ext._discovery import ModuleFilter
+from hotreload_ext._watcher import Watcher
 from tests.conftest import ModuleFiles, bump, check
 
 

@@ -25,9 +25,10 @@ from pathlib import Path
 import pytest
 
 from hotreload_ext import Reloader
-from hotreload_ext._detect import Watcher, files_in_failure, read_file
 from hotreload_ext._digest import digest_bytes
 from hotreload_ext._report import CycleReport
+from hotreload_ext._tracking import files_in_failure, read_file
+from hotreload_ext._watcher import Watcher
 from tests.conftest import ModuleFiles, _OnlyPrefix, bump, check
 
 V1 = '''\
@@ -939,34 +940,37 @@ def test_file_that_never_stops_changing_is_deferred(files: ModuleFiles) -> None:
 
 
 # --- threads ---------------------------------------------------------------------------------
+_THREADED = textwrap.dedent(
+    """\
+    import threading
+
+    inside = threading.Event()
+    release = threading.Event()
+
+
+    class Base:
+        def tag(self):
+            return "base"
+
+
+    class Worker(Base):
+        def step(self):
+            return "old"
+
+
+    def blocking():
+        inside.set()
+        release.wait(30)
+        return "old-frame"
+    """
+)
+
+
 def test_thread_running_old_code_keeps_running_then_calls_new_code(
     files: ModuleFiles, reloader: Reloader
 ) -> None:
     name = files.name("threaded")
-    source = textwrap.dedent(
-        """\
-        import threading
-
-        inside = threading.Event()
-        release = threading.Event()
-
-
-        class Base:
-            def tag(self):
-                return "base"
-
-
-        class Worker(Base):
-            def step(self):
-                return "old"
-
-
-        def blocking():
-            inside.set()
-            release.wait(30)
-            return "old-frame"
-        """
-    )
+    source = _THREADED
     m = files.load(name, source)
     reloader.discover()
     step, blocking = m.Worker().step, m.blocking

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import struct
 import sys
 import time
 import types
@@ -21,7 +22,9 @@ from pathlib import Path
 import pytest
 
 from hotreload_ext import Reloader
-from hotreload_ext._detect import TrackedModule, Watcher, _unverified
+from hotreload_ext._polling import _unverified
+from hotreload_ext._tracking import TrackedModule
+from hotreload_ext._watcher import Watcher
 from tests.conftest import ModuleFiles, check
 
 needs_speedups = pytest.mark.skipif(
@@ -39,6 +42,34 @@ def _age(path: Path) -> None:
 def _suspects(watcher: Watcher, *, speedups: bool) -> set[str]:
     watcher.speedups = speedups
     return {tracked.name for tracked, _ in watcher._stat_all(set())}
+
+
+def _change_every_way(tmp_path: Path) -> set[str]:
+    """Every kind of change a file can see between two cells; the modules that must be suspects."""
+    busy, accented, relative = tmp_path / "busy", tmp_path / "dïr_ü", tmp_path / "rel"
+    recent = tmp_path / "quiet" / "spd_quiet_2.py"
+    os.utime(busy / "spd_busy_1.py", ns=(_HOUR_AGO, _HOUR_AGO + 1_000_000_000))  # touched
+    (busy / "spd_busy_70.py").write_text("VALUE = 'longer'\n")  # rewritten (size, mtime)
+    _age(busy / "spd_busy_70.py")
+    (busy / "spd_busy_140.py").unlink()  # deleted
+    shutil.copy2(busy / "spd_busy_141.py", tmp_path / "copy.py")  # replaced, same mtime and size
+    os.replace(tmp_path / "copy.py", busy / "spd_busy_141.py")
+    (busy / "spd_busy_142.py").unlink()
+    (busy / "spd_busy_142.py").mkdir()  # a directory now
+    (accented / "spd_accent_é.py").write_text("VALUE = 'ë'\n")
+    _age(accented / "spd_accent_é.py")
+    os.utime(relative / "spd_relative.py", ns=(_HOUR_AGO, _HOUR_AGO + 5))
+    _age(recent)  # old enough now, but its record still says "never trusted"
+    return {
+        "spd_busy_1",
+        "spd_busy_70",
+        "spd_busy_140",
+        "spd_busy_141",
+        "spd_busy_142",
+        "spd_accent_é",
+        "spd_relative",
+        "spd_quiet_2",
+    }
 
 
 @needs_speedups
@@ -71,7 +102,7 @@ def test_both_loops_pick_the_same_suspects(
     module = types.ModuleType("spd_relative")
     module.__file__ = os.path.join("rel", "spd_relative.py")
     modules["spd_relative"] = module
-    (recent := quiet / "spd_quiet_2.py").write_text("VALUE = 'recent'\n")  # racily clean
+    (quiet / "spd_quiet_2.py").write_text("VALUE = 'recent'\n")  # racily clean
     importlib.reload(sys.modules["spd_quiet_2"])
 
     watcher = Watcher(modules)
@@ -84,29 +115,7 @@ def test_both_loops_pick_the_same_suspects(
     assert watcher.tracked["spd_busy_0"].dir_handle is not None
     assert watcher.tracked["spd_quiet_0"].dir_handle is None
 
-    # Every kind of change a file can see between two cells.
-    os.utime(busy / "spd_busy_1.py", ns=(_HOUR_AGO, _HOUR_AGO + 1_000_000_000))  # touched
-    (busy / "spd_busy_70.py").write_text("VALUE = 'longer'\n")  # rewritten (size, mtime)
-    _age(busy / "spd_busy_70.py")
-    (busy / "spd_busy_140.py").unlink()  # deleted
-    shutil.copy2(busy / "spd_busy_141.py", tmp_path / "copy.py")  # replaced, same mtime and size
-    os.replace(tmp_path / "copy.py", busy / "spd_busy_141.py")
-    (busy / "spd_busy_142.py").unlink()
-    (busy / "spd_busy_142.py").mkdir()  # a directory now
-    (accented / "spd_accent_é.py").write_text("VALUE = 'ë'\n")
-    _age(accented / "spd_accent_é.py")
-    os.utime(relative / "spd_relative.py", ns=(_HOUR_AGO, _HOUR_AGO + 5))
-    _age(recent)  # old enough now, but its record still says "never trusted"
-    expected = {
-        "spd_busy_1",
-        "spd_busy_70",
-        "spd_busy_140",
-        "spd_busy_141",
-        "spd_busy_142",
-        "spd_accent_é",
-        "spd_relative",
-        "spd_quiet_2",
-    }
+    expected = _change_every_way(tmp_path)
     assert _suspects(watcher, speedups=True) == _suspects(watcher, speedups=False) == expected
 
 
@@ -173,9 +182,31 @@ def test_the_environment_turns_the_c_loop_off(monkeypatch: pytest.MonkeyPatch) -
     assert Watcher({}).speedups == (_unverified is not None)
 
 
-def test_tracked_module_keeps_the_attributes_the_c_loop_reads() -> None:
-    # _speedups.c reads these by name; renaming one must fail here, not in a user's kernel.
+def test_tracked_module_keeps_the_contract_the_c_loop_reads(tmp_path: Path) -> None:
+    # _speedups.c reads these by name, and the start of _record as a packed stamp (the contract
+    # in TrackedModule's docstring); breaking it must fail here, not in a user's kernel.
     assert {"path", "name_start", "dir_handle", "_record"} <= set(TrackedModule.__slots__)
+    path = tmp_path / "spd_contract.py"
+    path.write_text("VALUE = 1\n")
+    _age(path)
+    module = types.ModuleType("spd_contract")
+    module.__file__ = str(path)
+    watcher = Watcher({"spd_contract": module})
+    (tracked,) = watcher.discover()
+    assert (tracked.path, tracked.name_start, tracked.dir_handle) == (str(path), 0, None)
+    result = os.stat(path)
+    stamp = (result.st_mtime_ns, result.st_size, result.st_ino, result.st_ctime_ns)
+    # Bytes 0-31: the stamp, "<qqQq" little-endian; bytes 32-39: the store's key, "<q".
+    assert tracked._record == struct.pack("<qqQq", *stamp) + struct.pack("<q", tracked.key)
+    tracked.forget_source()
+    assert tracked._record[:32] == b"\xff" * 32, "no stat packs to a source-unknown record"
+    if _unverified is not None:
+        from hotreload_ext import _speedups
+
+        assert _speedups.STAMP_SIZE == 32
+        assert _unverified([tracked]) == [0]
+        tracked.restamp(stamp)
+        assert _unverified([tracked]) == []
 
 
 def test_the_status_says_when_the_python_loop_polls(reloader: Reloader) -> None:

@@ -18,9 +18,9 @@ import tracemalloc
 import pytest
 
 from hotreload_ext import Reloader
-from hotreload_ext._detect import Watcher
 from hotreload_ext._digest import digest_bytes
 from hotreload_ext._store import NO_SOURCE, SourceStore
+from hotreload_ext._watcher import Watcher
 from tests.conftest import ModuleFiles, _OnlyPrefix, bump, check
 
 
