@@ -1,6 +1,6 @@
 """Stage 1 (detect), notify mode: a background thread that only *collects* changed paths.
 
-Polling (stage 1, :mod:`._detect`) stats every watched file before every cell. With many
+Polling (stage 1, :mod:`._polling`) stats every watched file before every cell. With many
 modules, asking the operating system to tell us what changed is cheaper: :class:`ChangeNotifier`
 runs `watchfiles <https://watchfiles.helpmanual.io>`_ (inotify, FSEvents, ReadDirectoryChangesW)
 in a daemon thread over the directories holding the watched modules, and adds the paths of
