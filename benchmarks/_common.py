@@ -1,9 +1,9 @@
 """What the benchmark scripts share: generated modules, the shell worker pieces, machine facts.
 
 ``overhead.py`` (idle cells and one reload, in detail) and ``suite.py`` (every target of the
-speed issue, in one table) both run each measurement in a fresh worker subprocess that builds a
-real ``InteractiveShell``, loads one configuration and times the hooks it registered. The code
-for that lives here once.
+speed issue, in one table) both run each measurement in a fresh worker subprocess
+(``python -m benchmarks.<module> --worker SPEC``) that builds a real ``InteractiveShell``, loads
+one configuration and times the hooks it registered. The code for that lives here once.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent
+# The repository: workers run as `python -m benchmarks...` from here.
+REPO = ROOT.parent
 PREFIX = "hrb_mod_"
 # Generated files get mtimes this far in the past: hotreload re-hashes a file whose mtime is
 # within 2 s of when it was stamped ("racily clean", as git does). That only happens in the few
@@ -344,13 +346,14 @@ def worker_env(workdir: Path) -> dict[str, str]:
 
 
 def run_worker(
-    script: Path, spec: dict[str, Any], workdir: Path, env: dict[str, str], tag: str
+    module: str, spec: dict[str, Any], workdir: Path, env: dict[str, str], tag: str
 ) -> dict[str, Any]:
-    """Run ``script --worker SPEC`` in a fresh process; return the JSON it wrote."""
+    """Run ``python -m module --worker SPEC`` in a fresh process; return the JSON it wrote."""
     spec_path, out = workdir / f"{tag}.spec.json", workdir / f"{tag}.out.json"
     spec_path.write_text(json.dumps({**spec, "out": str(out)}))
     process = subprocess.run(
-        [sys.executable, str(script), "--worker", str(spec_path)],
+        [sys.executable, "-m", module, "--worker", str(spec_path)],
+        cwd=REPO,
         capture_output=True,
         text=True,
         env=env,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import module_name, module_source, write_sources
+from ._common import module_name, module_source, write_sources
 
 
 def defs_name(count: int) -> str:

@@ -2,10 +2,10 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/overhead.py [--modules 500] [--cells 300] [--rounds 5]
+    .venv/bin/python -m benchmarks.overhead [--modules 500] [--cells 300] [--rounds 5]
 
 The parent process generates ``--modules`` small user modules into a temporary directory, then
-runs every measurement in a fresh worker subprocess (this same file with ``--worker``), in rounds
+runs every measurement in a fresh worker subprocess (this same module with ``--worker``), in rounds
 of ``none, autoreload, hotreload`` so that drift on a shared, noisy machine hits every
 configuration alike. Each worker builds a real in-process ``InteractiveShell``, loads its
 configuration, imports the modules in a cell (and, in the ``heavy`` scenario, a set of non-user
@@ -37,8 +37,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import _common
-from _common import (
+from . import _common
+from ._common import (
     CONFIGS,
     LABELS,
     ROOT,
@@ -403,7 +403,7 @@ def print_breakdown(runs: list[dict[str, Any]]) -> None:
 
 def run_worker(spec: dict[str, Any], workdir: Path, env: dict[str, str]) -> dict[str, Any]:
     tag = f"{spec['scenario']}-{spec['config']}-{spec['round']}"
-    return _common.run_worker(Path(__file__).resolve(), spec, workdir, env, tag)
+    return _common.run_worker("benchmarks.overhead", spec, workdir, env, tag)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -429,17 +429,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    if args.worker:
-        worker(args.worker)
-        return
-    started = time.perf_counter()
-    revision = source_revision()  # taken first: the tree may change while the benchmark runs
-    third_party = [name for name in THIRD_PARTY if importlib.util.find_spec(name) is not None]
-    heavy = [*STDLIB_EXTRA, *third_party]
-    load_before = os.getloadavg()
+def run_all(args: argparse.Namespace, heavy: list[str]) -> tuple[list[Any], list[Any], str]:
+    """Every round of every (scenario, configuration), then the profiled runs (``--profile``).
+
+    Returns the workers' results, the profiled runs' and the filesystem of the modules.
+    """
     runs: list[dict[str, Any]] = []
+    profiles: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="hotreload-bench-") as tmp:
         workdir = Path(tmp)
         moddir = workdir / "modules"
@@ -471,16 +467,24 @@ def main(argv: Sequence[str] | None = None) -> None:
                         f"  ({time.perf_counter() - t0:.1f} s)",
                         file=sys.stderr,
                     )
-        profiles = []
         if args.profile:
             for config in CONFIGS[1:]:
                 spec = {**base, "config": config, "scenario": "user", "round": "profile"}
                 profiles.append(
                     run_worker({**spec, "edits": 0, "profile": args.profile}, workdir, env)
                 )
-        fs = filesystem_of(str(moddir))
+        return runs, profiles, filesystem_of(str(moddir))
 
-    elapsed = time.perf_counter() - started
+
+def print_header(
+    args: argparse.Namespace,
+    runs: list[dict[str, Any]],
+    third_party: list[str],
+    revision: str,
+    load_before: tuple[float, float, float],
+    fs: str,
+) -> None:
+    """What ran, on what machine, and how it was measured."""
     deduper = next(r.get("deduperreload") for r in runs if r["config"] == "autoreload")
     print("\nhotreload vs %autoreload: per-cell overhead")
     print(
@@ -507,6 +511,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         " each configuration in a fresh subprocess, order none/autoreload/hotreload;"
         " wall = perf_counter, CPU = thread_time of the main thread"
     )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        worker(args.worker)
+        return
+    started = time.perf_counter()
+    revision = source_revision()  # taken first: the tree may change while the benchmark runs
+    third_party = [name for name in THIRD_PARTY if importlib.util.find_spec(name) is not None]
+    heavy = [*STDLIB_EXTRA, *third_party]
+    load_before = os.getloadavg()
+    runs, profiles, fs = run_all(args, heavy)
+    elapsed = time.perf_counter() - started
+    print_header(args, runs, third_party, revision, load_before, fs)
     for scenario in SCENARIOS:
         print_idle_table(scenario, runs)
     print_first_cells(runs)

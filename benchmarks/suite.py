@@ -3,12 +3,13 @@
 Run from the repository root (``scripts/bench`` makes a virtual environment with the heavy
 packages and runs this)::
 
-    python benchmarks/suite.py            # full sizes, 3 rounds: tens of minutes on 2 cores
-    python benchmarks/suite.py --quick    # small sizes, 1 round: a smoke run
-    python benchmarks/suite.py --only idle --rounds 5
+    python -m benchmarks.suite            # full sizes, 3 rounds: tens of minutes on 2 cores
+    python -m benchmarks.suite --quick    # small sizes, 1 round: a smoke run
+    python -m benchmarks.suite --only idle --rounds 5
+    python -m benchmarks.suite --table benchmarks/_results/suite-....json   # a saved run's table
 
 The parent generates the modules every scenario needs into a temporary directory, then runs each
-(scenario, configuration) pair in a fresh worker process (this file with ``--worker``), in rounds
+(scenario, configuration) pair in a fresh worker process (``_measure.py``), in rounds
 that interleave the configurations, so that load from other jobs on the machine spreads over all
 of them alike. A worker builds a real ``InteractiveShell``, loads nothing, ``%autoreload 2`` or
 hotreload, imports the scenario's modules in a cell, and measures: the CPU time (``thread_time``
@@ -21,6 +22,7 @@ Nothing here asserts a speed: it reports figures.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import os
@@ -30,44 +32,29 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import _common
-from _common import (
+from ._common import (
     LABELS,
     ROOT,
     THIRD_PARTY,
     compile_extensions,
     cpu_model,
     filesystem_of,
+    run_worker,
     source_revision,
     version_of,
     worker_env,
 )
-from _generated import FULL, QUICK, generate
-from _scenarios import SCENARIOS, Context, notify_mode_available
-from _table import Runs, build_table, print_details, print_table
+from ._generated import FULL, QUICK, Sizes, generate
+from ._rows import Runs
+from ._scenarios import SCENARIOS, Scenario, notify_mode_available
+from ._table import build_table, print_details, print_table
 
-SCRIPT = Path(__file__).resolve()
-
-
-# --- the worker -------------------------------------------------------------------------------
-def worker(spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    for directory in spec["dirs"].values():
-        sys.path.insert(0, directory)
-    ctx = Context(spec)
-    SCENARIOS[spec["scenario"]].run(ctx)
-    result = {
-        "scenario": spec["scenario"],
-        "config": spec["config"],
-        "round": spec["round"],
-        "metrics": ctx.metrics,
-        "info": ctx.info,
-    }
-    Path(spec["out"]).write_text(json.dumps(result))
+# What each worker process runs: the measurements alone, not the registry or the table.
+WORKER = "benchmarks._measure"
 
 
-# --- orchestration -------------------------------------------------------------------------------
 def missing_packages() -> list[str]:
     """Packages the suite uses that are not importable here (for scripts/bench)."""
     wanted = [*THIRD_PARTY, "watchfiles"]
@@ -85,17 +72,108 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--missing", action="store_true", help="print missing packages and exit")
     parser.add_argument("--json", type=Path, help="where to write raw results")
     parser.add_argument("--no-json", action="store_true", help="do not write raw results")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--table", type=Path, metavar="JSON", help="print the table of saved raw results and exit"
+    )
     return parser.parse_args(argv)
+
+
+def skipped_scenarios(chosen: Sequence[Scenario]) -> dict[str, str]:
+    """The chosen scenarios this hotreload cannot run, with the reason the table gives."""
+    if notify_mode_available():
+        return {}
+    reason = "not available (no HotReload.detection = 'notify' here)"
+    return {s.name: reason for s in chosen if s.requires == "notify-mode"}
+
+
+def run_rounds(active: Sequence[Scenario], sizes: Sizes, rounds: int) -> tuple[Runs, str]:
+    """Every (scenario, configuration) of every round, each in a fresh worker process.
+
+    Returns the workers' results and the filesystem the generated modules were on.
+    """
+    runs: Runs = {}
+    with tempfile.TemporaryDirectory(prefix="hotreload-suite-") as tmp:
+        workdir = Path(tmp)
+        print("generating modules ...", file=sys.stderr)
+        dirs = generate(workdir / "modules", sizes)
+        compile_extensions()
+        env = worker_env(workdir)
+        for round_ in range(rounds):
+            for scenario in active:
+                if round_ >= scenario.max_rounds:
+                    continue
+                for config in scenario.configs:
+                    spec = {
+                        "scenario": scenario.name,
+                        "measure": scenario.run.__name__,
+                        "config": config,
+                        "round": round_,
+                        "params": scenario.params(sizes),
+                        "dirs": dirs,
+                    }
+                    t0 = time.perf_counter()
+                    tag = f"{scenario.name}-{config}-{round_}"
+                    run = run_worker(WORKER, spec, workdir, env, tag)
+                    runs.setdefault((scenario.name, config), []).append(run)
+                    print(
+                        f"[round {round_ + 1}/{rounds}] {scenario.name:17} {LABELS[config]:22}"
+                        f" {time.perf_counter() - t0:6.1f} s",
+                        file=sys.stderr,
+                    )
+        return runs, filesystem_of(str(workdir))
+
+
+def print_header(quick: bool, revision: str, run_facts: str) -> None:
+    """The lines above the table: what ran, on what machine, and how to read the times."""
+    print("\nhotreload speed suite" + (" (--quick: small sizes)" if quick else ""))
+    print(
+        f"Python {platform.python_version()}, IPython {version_of('ipython')},"
+        f" hotreload git {revision}; {', '.join(f'{n} {version_of(n)}' for n in THIRD_PARTY)},"
+        f" watchfiles {version_of('watchfiles')}"
+    )
+    print(
+        f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; {platform.system()}"
+        f" {platform.release()}; {run_facts}"
+    )
+    print(
+        "Times: median CPU time (thread_time of the main thread) inside the callbacks each"
+        " extension registered, per cell; the `none` column is the whole cell's CPU time with no"
+        " extension, for scale. Ratios: hotreload / %autoreload 2 unless the row says otherwise.\n"
+    )
+
+
+def save_results(
+    path: Path, meta: dict[str, Any], sizes: Sizes, skipped: dict[str, str], runs: Runs
+) -> None:
+    """The raw samples, as ``--table`` reads them back."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    serial = {f"{s}|{c}": group for (s, c), group in runs.items()}
+    data = {"meta": meta, "sizes": dataclasses.asdict(sizes), "skipped": skipped, "runs": serial}
+    path.write_text(json.dumps(data))
+
+
+def load_results(path: Path) -> tuple[Runs, Sizes, dict[str, str]]:
+    """What :func:`save_results` wrote (files from before ``skipped`` was saved skip nothing)."""
+    data = json.loads(path.read_text())
+    sizes: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in data["sizes"].items()
+    }
+    runs: Runs = {}
+    for key, group in data["runs"].items():
+        scenario, _, config = key.partition("|")
+        runs[scenario, config] = group
+    return runs, Sizes(**sizes), data.get("skipped", {})
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.worker:
-        worker(args.worker)
-        return
     if args.missing:
         print(" ".join(missing_packages()))
+        return
+    if args.table:
+        runs, sizes, skipped = load_results(args.table)
+        print_table(build_table(runs, sizes, skipped))
+        print_details(runs)
         return
     sizes = QUICK if args.quick else FULL
     rounds = args.rounds or (1 if args.quick else 3)
@@ -113,72 +191,24 @@ def main(argv: Sequence[str] | None = None) -> None:
             f" (or: pip install {' '.join(missing)})",
             file=sys.stderr,
         )
-    skipped: dict[str, str] = {}
-    if not notify_mode_available():
-        for s in chosen:
-            if s.requires == "notify-mode":
-                skipped[s.name] = "not available (no HotReload.detection = 'notify' here)"
-    active = [s for s in chosen if s.name not in skipped]
-
+    skipped = skipped_scenarios(chosen)
     started = time.perf_counter()
     revision = source_revision()  # taken first: the tree may change while the suite runs
     load_before = os.getloadavg()
-    runs: Runs = {}
-    with tempfile.TemporaryDirectory(prefix="hotreload-suite-") as tmp:
-        workdir = Path(tmp)
-        print("generating modules ...", file=sys.stderr)
-        dirs = generate(workdir / "modules", sizes)
-        compile_extensions()
-        env = worker_env(workdir)
-        for round_ in range(rounds):
-            for scenario in active:
-                if round_ >= scenario.max_rounds:
-                    continue
-                for config in scenario.configs:
-                    spec = {
-                        "scenario": scenario.name,
-                        "config": config,
-                        "round": round_,
-                        "params": scenario.params(sizes),
-                        "dirs": dirs,
-                    }
-                    t0 = time.perf_counter()
-                    tag = f"{scenario.name}-{config}-{round_}"
-                    run = _common.run_worker(SCRIPT, spec, workdir, env, tag)
-                    runs.setdefault((scenario.name, config), []).append(run)
-                    print(
-                        f"[round {round_ + 1}/{rounds}] {scenario.name:17} {LABELS[config]:22}"
-                        f" {time.perf_counter() - t0:6.1f} s",
-                        file=sys.stderr,
-                    )
-        fs = filesystem_of(str(workdir))
+    runs, fs = run_rounds([s for s in chosen if s.name not in skipped], sizes, rounds)
     elapsed = time.perf_counter() - started
-
-    print("\nhotreload speed suite" + (" (--quick: small sizes)" if args.quick else ""))
-    print(
-        f"Python {platform.python_version()}, IPython {version_of('ipython')},"
-        f" hotreload git {revision}; {', '.join(f'{n} {version_of(n)}' for n in THIRD_PARTY)},"
-        f" watchfiles {version_of('watchfiles')}"
+    print_header(
+        args.quick,
+        revision,
+        f"modules on {fs}; load average before/after"
+        f" {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}; {rounds} round(s), {elapsed:.0f} s",
     )
-    print(
-        f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; {platform.system()}"
-        f" {platform.release()}; modules on {fs}; load average before/after"
-        f" {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}; {rounds} round(s), {elapsed:.0f} s"
-    )
-    print(
-        "Times: median CPU time (thread_time of the main thread) inside the callbacks each"
-        " extension registered, per cell; the `none` column is the whole cell's CPU time with no"
-        " extension, for scale. Ratios: hotreload / %autoreload 2 unless the row says otherwise.\n"
-    )
-    table = build_table(runs, sizes, skipped)
-    print_table(table)
+    print_table(build_table(runs, sizes, skipped))
     print_details(runs)
     if not args.no_json:
         path = args.json or ROOT / "_results" / time.strftime("suite-%Y%m%d-%H%M%S.json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        serial = {f"{s}|{c}": group for (s, c), group in runs.items()}
         meta = {"args": {k: str(v) for k, v in vars(args).items()}, "elapsed": elapsed}
-        path.write_text(json.dumps({"meta": meta, "sizes": sizes.__dict__, "runs": serial}))
+        save_results(path, meta, sizes, skipped, runs)
         print(f"\nraw results: {path}")
 
 
