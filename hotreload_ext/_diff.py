@@ -180,8 +180,11 @@ def match_statements(
             changed.append(index)
     removed: list[Statement] = []
     for statement in old:
-        if available[statement.text] > 0:
-            available[statement.text] -= 1
+        # What is left of each text's old lines are its copies no new statement took (the
+        # matching above takes the first ones): those, not the first copies, were removed.
+        left = old_lines[statement.text]
+        if left and left[0] == statement.lineno:
+            left.pop(0)
             removed.append(statement)
     return changed, moved, removed
 

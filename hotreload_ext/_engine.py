@@ -308,7 +308,7 @@ class Reloader:
         old_text = _running_text(tracked)
         if old_text is None:
             return None
-        anchors = anchors_of(tracked.module.__dict__, tracked.path, old_text.splitlines(True))
+        anchors = anchors_of(tracked.module.__dict__, tracked.path, old_text)
         region = find_region(old_text, text, anchors)
         if region is None:
             return None

@@ -9,7 +9,7 @@ This module must never import IPython.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 __all__ = ["order_modules"]
 
@@ -27,37 +27,47 @@ def order_modules(names: Iterable[str], imports: Mapping[str, set[str]]) -> list
         for n in wanted
     }
 
-    # Tarjan's algorithm yields components dependencies-first.
+    # Tarjan's algorithm yields components dependencies-first. It runs on an explicit stack of
+    # (module, its remaining imports), not by recursion: a chain of imports longer than the
+    # recursion limit (a branch switch that changed a thousand modules) must not raise
+    # RecursionError.
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     on_stack: set[str] = set()
     stack: list[str] = []
     ordered: list[str] = []
-    counter = 0
 
-    def connect(node: str) -> None:
-        nonlocal counter
-        index[node] = low[node] = counter
-        counter += 1
+    def enter(node: str) -> tuple[str, Iterator[str]]:
+        index[node] = low[node] = len(index)
         stack.append(node)
         on_stack.add(node)
-        for dep in edges[node]:
-            if dep not in index:
-                connect(dep)
-                low[node] = min(low[node], low[dep])
-            elif dep in on_stack:
-                low[node] = min(low[node], index[dep])
-        if low[node] == index[node]:
-            component: list[str] = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            ordered.extend(sorted(component, key=position.__getitem__))
+        return node, iter(edges[node])
 
     for name in wanted:
-        if name not in index:
-            connect(name)
+        if name in index:
+            continue
+        path = [enter(name)]
+        while path:
+            node, deps = path[-1]
+            for dep in deps:
+                if dep not in index:
+                    path.append(enter(dep))
+                    break
+                if dep in on_stack:
+                    low[node] = min(low[node], index[dep])
+            else:
+                # Every import of `node` is done: close its component, then resume its importer.
+                path.pop()
+                if low[node] == index[node]:
+                    component: list[str] = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    ordered.extend(sorted(component, key=position.__getitem__))
+                if path:
+                    parent = path[-1][0]
+                    low[parent] = min(low[parent], low[node])
     return ordered

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._source import ParsedSource
+from ._source import ParsedSource, source_lines
 
 __all__ = ["MIN_LINES", "Region", "anchors_of", "find_region", "region_is_isolated"]
 
@@ -56,8 +56,9 @@ class Region:
         return self.new_end - self.old_end
 
 
-def anchors_of(namespace: Mapping[str, Any], filename: str, lines: list[str]) -> list[int]:
-    """Sorted first lines of the module's own top-level functions, at column 0 in ``lines``."""
+def anchors_of(namespace: Mapping[str, Any], filename: str, text: str) -> list[int]:
+    """Sorted first lines of the module's own top-level functions, at column 0 in ``text``."""
+    lines = source_lines(text)
     found: set[int] = set()
     for value in list(namespace.values()):
         # type(), not isinstance(): no user __getattribute__ runs while we look.
@@ -124,7 +125,7 @@ def _bisect_prefix(a: str, b: str) -> int:
 
 def region_is_isolated(old: ParsedSource, new: ParsedSource, region: Region) -> bool:
     """Whether reloading only the region gives the same result as reloading the whole file."""
-    region_lines = new.text.splitlines(keepends=True)
+    region_lines = new.lines
     outside = "".join(region_lines[: region.start - 1] + region_lines[region.new_end :])
     if "__future__" in "".join(region_lines[region.start - 1 : region.new_end]):
         return False

@@ -14,8 +14,10 @@ import __future__
 
 import ast
 import importlib.util
+import io
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from ._digest import digest_bytes
 
@@ -30,6 +32,7 @@ __all__ = [
     "parse_region",
     "parse_source",
     "resolve_import",
+    "source_lines",
 ]
 
 # Calls that read or write the module namespace behind the static analysis' back. A changed
@@ -57,6 +60,18 @@ def decode_source(data: bytes) -> str:
         # say plainly that the file is not text in its declared (or default UTF-8) encoding.
         reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
         raise SyntaxError(f"cannot decode the source as text: {reason}") from exc
+
+
+def source_lines(text: str) -> list[str]:
+    r"""``text`` split into lines as the tokenizer numbers them, line ends kept.
+
+    ``str.splitlines`` also splits at ``\v``, ``\f``, ``\x1c``-``\x1e``, ``\x85``,
+    ``\u2028`` and ``\u2029``, which the tokenizer (and so every ``lineno``) does not count
+    as line ends: after one of them, line ``n`` of ``splitlines`` is not the statement's line
+    ``n``. ``StringIO`` with ``newline=""`` splits at ``\n``, ``\r\n`` and ``\r`` only,
+    in C (about as fast as ``splitlines``), and keeps the text unchanged.
+    """
+    return io.StringIO(text, newline="").readlines()
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,9 @@ class ParsedSource:
 
     filename: str
     text: str
+    # The whole text's lines, numbered as the statements' line numbers count them
+    # (:func:`source_lines`); shared so a reload splits a big file once per version.
+    lines: tuple[str, ...] = field(repr=False, compare=False)
     tree: ast.Module
     statements: tuple[Statement, ...]
     compile_flags: int
@@ -150,7 +168,7 @@ def parse_source(text: str, filename: str) -> ParsedSource:
         SyntaxError: The text does not parse; the error names ``filename`` and the line.
     """
     tree = ast.parse(text, filename=filename, type_comments=False)
-    return _parsed(text, filename, tree, future_flags(tree), region=None)
+    return _parsed(text, source_lines(text), filename, tree, future_flags(tree), region=None)
 
 
 def parse_region(text: str, filename: str, start: int, end: int) -> ParsedSource | None:
@@ -158,7 +176,7 @@ def parse_region(text: str, filename: str, start: int, end: int) -> ParsedSource
 
     The statements carry their real line numbers in the whole file.
     """
-    lines = text.splitlines(keepends=True)
+    lines = source_lines(text)
     chunk = "".join(lines[start - 1 : end])
     try:
         tree = ast.parse(chunk, filename=filename)
@@ -170,17 +188,22 @@ def parse_region(text: str, filename: str, start: int, end: int) -> ParsedSource
     flags = _head_flags(text) if start > 1 else future_flags(tree)
     if flags is None:
         return None
-    return _parsed(text, filename, tree, flags, region=(start, end))
+    return _parsed(text, lines, filename, tree, flags, region=(start, end))
 
 
 def _parsed(
-    text: str, filename: str, tree: ast.Module, flags: int, region: tuple[int, int] | None
+    text: str,
+    lines: list[str],
+    filename: str,
+    tree: ast.Module,
+    flags: int,
+    region: tuple[int, int] | None,
 ) -> ParsedSource:
     """The one builder of :class:`ParsedSource`, for whole files and regions alike."""
-    lines = text.splitlines(keepends=True)
     return ParsedSource(
         filename=filename,
         text=text,
+        lines=tuple(lines),
         tree=tree,
         statements=tuple(_make_statement(node, lines) for node in tree.body),
         compile_flags=flags,
@@ -191,8 +214,7 @@ def _parsed(
 
 def body_statements(node: ast.ClassDef, source: ParsedSource) -> tuple[Statement, ...]:
     """The statements of a class body, analysed like top-level statements."""
-    lines = source.text.splitlines(keepends=True)
-    return tuple(_make_statement(member, lines) for member in node.body)
+    return tuple(_make_statement(member, source.lines) for member in node.body)
 
 
 def future_flags(tree: ast.Module) -> int:
@@ -227,7 +249,7 @@ def _head_flags(text: str) -> int | None:
         return None
 
 
-def _make_statement(node: ast.stmt, lines: list[str]) -> Statement:
+def _make_statement(node: ast.stmt, lines: Sequence[str]) -> Statement:
     decorators = getattr(node, "decorator_list", [])
     lineno = min([node.lineno, *(d.lineno for d in decorators)])
     end_lineno = node.end_lineno if node.end_lineno is not None else node.lineno
@@ -238,7 +260,7 @@ def _make_statement(node: ast.stmt, lines: list[str]) -> Statement:
     else:
         start_col = node.col_offset
     end_col = node.end_col_offset
-    chunk = lines[lineno - 1 : end_lineno]
+    chunk = list(lines[lineno - 1 : end_lineno])
     if chunk:
         if end_col is not None:
             chunk[-1] = chunk[-1].encode("utf-8")[:end_col].decode("utf-8", "replace")
@@ -295,6 +317,43 @@ def _reference_positions(node: ast.AST) -> set[int]:
     return {id(p) for p in positions if isinstance(p, ast.Name)}
 
 
+def _runs_now(node: ast.stmt) -> list[ast.stmt]:
+    """``node`` and the statements nested in it that run with it, at any depth.
+
+    The bodies of ``for``, ``while``, ``if``, ``with``, ``try`` and ``match`` run now; those
+    of ``def`` and ``class`` do not count: a function body runs when called, and a class body's
+    statements bind in the class namespace (``visit_ClassDef`` keeps only its reads).
+    """
+    found: list[ast.stmt] = []
+    stack: list[ast.stmt] = [node]
+    while stack:
+        statement = stack.pop()
+        found.append(statement)
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for child in ast.iter_child_nodes(statement):
+            if isinstance(child, ast.stmt):
+                stack.append(child)
+            elif isinstance(child, (ast.ExceptHandler, ast.match_case)):
+                stack += child.body
+    return found
+
+
+def _is_mutation(node: ast.stmt) -> bool:
+    """Whether ``node`` changes an object through an item, an attribute or a method call."""
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+        targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+        # `CONFIG["k"] = v`, `obj.attr = v` or `obj.n += 1` mutates an object another statement
+        # made: re-running only this line cannot undo what its old version did.
+        return any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets)
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        func = node.value.func
+        # `REGISTRY.append(x)` / `logger.setLevel(...)`: a method call on a module-level
+        # object is a mutation of state another statement owns.
+        return isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+    return False
+
+
 class _NameAnalysis(ast.NodeVisitor):
     """Collect the module-level names one top-level statement binds and reads."""
 
@@ -307,24 +366,7 @@ class _NameAnalysis(ast.NodeVisitor):
 
     def visit_statement(self, node: ast.stmt) -> None:
         self._references = _reference_positions(node)
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
-            targets: list[ast.expr]
-            if isinstance(node, (ast.Assign, ast.Delete)):
-                targets = list(node.targets)
-            else:
-                targets = [node.target]
-            # `CONFIG["k"] = v` or `obj.attr = v` mutates an object another statement made:
-            # re-running only this line cannot undo what its old version did.
-            if any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets):
-                self.is_dynamic = True
-            if isinstance(node, ast.AugAssign):
-                self.is_dynamic = self.is_dynamic or not isinstance(node.target, ast.Name)
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            func = node.value.func
-            # `REGISTRY.append(x)` / `logger.setLevel(...)`: a method call on a module-level
-            # object is a mutation of state another statement owns.
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-                self.is_dynamic = True
+        self.is_dynamic = self.is_dynamic or any(map(_is_mutation, _runs_now(node)))
         self.visit(node)
 
     # --- binding forms -------------------------------------------------------------------
@@ -413,12 +455,24 @@ class _NameAnalysis(ast.NodeVisitor):
             isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(node)
         )
 
-    def _visit_comprehension(self, node: ast.expr) -> None:
-        # Comprehension variables are local to the comprehension; only what it reads matters.
+    def _visit_comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+    ) -> None:
+        # The outermost iterable is evaluated in the enclosing scope, before the comprehension's
+        # own scope exists (language reference, "Displays for lists, sets and dictionaries"):
+        # in `[x for x in x]` it reads the module's `x`.
+        first, *rest = node.generators
+        self.visit(first.iter)
+        # Everything else runs in that scope, where the comprehension variables are local;
+        # only what it reads from outside matters.
         inner = _NameAnalysis()
-        inner.generic_visit(node)
+        parts: list[ast.AST] = [first.target, *first.ifs, *rest]
+        parts += [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+        for part in parts:
+            inner.visit(part)
         self.reads |= inner.reads - inner.binds
         self.uses |= inner.reads - inner.binds
+        self.is_dynamic = self.is_dynamic or inner.is_dynamic
         self.binds |= {n.target.id for n in ast.walk(node) if isinstance(n, ast.NamedExpr)}
 
     def visit_ListComp(self, node: ast.ListComp) -> None:
@@ -455,16 +509,21 @@ class _NameAnalysis(ast.NodeVisitor):
 
 # --- imports ------------------------------------------------------------------------------------
 def resolve_import(module: str | None, level: int, package: str) -> str | None:
-    """The absolute module name of ``from <level dots><module> import ...`` inside ``package``."""
+    """The absolute module name of ``from <level dots><module> import ...`` inside ``package``.
+
+    None where the import system raises ImportError: ``level`` dots name ``package`` and
+    ``level - 1`` of its parents, so ``level`` may not exceed the number of its parts
+    (``importlib._bootstrap._resolve_name``, "attempted relative import beyond top-level
+    package"), and a top-level module (``package`` empty) has no relative imports at all
+    ("attempted relative import with no known parent package").
+    """
     if level == 0:
         return module
     parts = package.split(".") if package else []
-    if level - 1 > len(parts):
+    if level > len(parts):
         return None
     base = ".".join(parts[: len(parts) - (level - 1)])
-    if module:
-        return f"{base}.{module}" if base else module
-    return base or None
+    return f"{base}.{module}" if module else base
 
 
 def _package_of(module_name: str, is_package: bool) -> str:

@@ -354,7 +354,7 @@ def _refresh_linecache(source: ParsedSource) -> None:
         stat = os.stat(source.filename)
     except OSError:
         return
-    lines = source.text.splitlines(keepends=True)
+    lines = list(source.lines)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     linecache.cache[source.filename] = (stat.st_size, stat.st_mtime, lines, source.filename)

@@ -79,14 +79,6 @@ def test_one_of_two_identical_statements_removed() -> None:
     assert [s.text for s in removed] == ["print()"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "match_statements pairs identical texts first-come for `moved` (new line 1 <- old "
-        "line 1) but then reports as removed the first old statement of that text that was "
-        "left over by count, i.e. old line 1 again, not the unmatched old line 3"
-    ),
-)
 def test_the_removed_one_of_two_identical_statements_is_the_unmatched_one() -> None:
     old = parse("print()\nX = 1\nprint()\n")
     new = parse("print()\nX = 1\n")
@@ -161,14 +153,6 @@ def test_an_unchanged_source_is_empty() -> None:
     assert result.is_empty
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "statement texts are cut from str.splitlines(), which splits at a form feed the "
-        "tokenizer does not count as a line end; every statement after it gets another line's "
-        "text, so here both `y = 2` and `y = 3` read as '\\n' and the edit is never seen"
-    ),
-)
 def test_an_edit_after_a_form_feed_line_is_a_change() -> None:
     old = parse_source("x = 1\n\x0c\ny = 2\n", "mod.py")
     new = parse_source("x = 1\n\x0c\ny = 3\n", "mod.py")

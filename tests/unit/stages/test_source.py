@@ -102,14 +102,6 @@ def test_text_of_a_statement_after_non_ascii_text_on_its_line() -> None:
     assert [s.text for s in source.statements] == ["s = 'é'", "t = 'ü'"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "_source._parsed cuts statements out of text.splitlines(), which also splits at form "
-        "feeds, \\x1c-\\x1e, \\x85, \\u2028 and \\u2029, while the tokenizer's line numbers count "
-        "only \\n, \\r\\n and \\r: every statement after such a character gets another line's text"
-    ),
-)
 def test_a_form_feed_line_does_not_shift_the_text_of_later_statements() -> None:
     source = parse_source("x = 1\n\x0c\ny = 2\nz = 3\n", "mod.py")
     assert [s.text for s in source.statements] == ["x = 1", "y = 2", "z = 3"]
@@ -264,14 +256,6 @@ def test_walrus_inside_a_comprehension_binds_at_module_level() -> None:
     assert statement.reads == {"ITEMS"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "_NameAnalysis._visit_comprehension subtracts every name the comprehension binds from "
-        "every name it reads, but the outermost iterable runs in the module scope: in "
-        "`[x for x in x]` the module-level `x` is read"
-    ),
-)
 def test_the_outermost_iterable_of_a_comprehension_is_read_in_the_module_scope() -> None:
     assert "items" in only("X = [items for items in items]\n").reads
 
@@ -321,15 +305,6 @@ def test_statement_is_not_dynamic(text: str) -> None:
     assert not only(text).is_dynamic
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "_NameAnalysis.visit_statement only looks at the top-level node for item/attribute "
-        "assignments and method-call statements: `for h in HANDLERS: REGISTRY.append(h)` or "
-        "`if DEBUG: CONFIG['k'] = 1` are not dynamic, so a changed loop re-runs alone and "
-        "appends again to the list an unchanged statement made"
-    ),
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -493,14 +468,6 @@ def test_resolve_import(module: str | None, level: int, package: str, expected: 
     assert resolve_import(module, level, package) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "resolve_import is off by one: a relative import one level beyond the top-level package "
-        "(`from ..x import y` in package `pkg`, `from .x import y` in a top-level module) is "
-        "an ImportError for the import system, but it resolves to the absolute name `x`"
-    ),
-)
 @pytest.mark.parametrize(("module", "level", "package"), [("x", 2, "pkg"), ("x", 1, "")])
 def test_a_relative_import_beyond_the_top_level_package_does_not_resolve(
     module: str, level: int, package: str
