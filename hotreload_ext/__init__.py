@@ -13,11 +13,12 @@ from typing import Any
 
 from ._config import HotReload
 from ._engine import Reloader
-from ._report import CycleReport, ModuleFailure, ModuleNotice, ModuleReport
+from ._report import CycleReport, InternalError, ModuleFailure, ModuleNotice, ModuleReport
 
 __all__ = [
     "CycleReport",
     "HotReload",
+    "InternalError",
     "ModuleFailure",
     "ModuleNotice",
     "ModuleReport",
