@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import re
 import types
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ._source import ParsedSource, Statement, body_statements
@@ -39,6 +39,9 @@ class ModuleDiff:
         old: The parsed running source, if it is known.
         whole_module: Why the whole module body must run again, or None when running only
             the affected statements is safe (see :func:`whole_module_reason`).
+        origins: ``new index -> old index`` for each new statement that is a version of an old
+            one: the same text, or a changed definition paired with its old version by kind,
+            name and place among same-named siblings (see :func:`_pair_definitions`).
     """
 
     new: ParsedSource
@@ -48,6 +51,7 @@ class ModuleDiff:
     removed: tuple[Statement, ...] = field(default=())
     old: ParsedSource | None = None
     whole_module: str | None = None
+    origins: Mapping[int, int] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
@@ -55,26 +59,27 @@ class ModuleDiff:
         return not (self.changed or self.moved or self.removed)
 
     def deleted_definitions(self) -> list[Statement]:
-        """Removed ``def``/``class`` statements that no changed statement is a new version of.
-
-        When two old definitions share a name and only one remains, both count: which one was
-        deleted is unknowable, and counting both only makes more statements run.
-        """
-        changed = Counter(_definition_key(self.new.statements[i]) for i in self.changed)
-        removed = Counter(_definition_key(s) for s in self.removed)
+        """Removed ``def``/``class`` statements that no changed statement is a new version of."""
+        if self.old is None:
+            return []
+        taken = set(self.origins.values())
+        removed = {id(s) for s in self.removed}
         return [
             s
-            for s in self.removed
-            if (key := _definition_key(s)) is not None and removed[key] > changed[key]
+            for i, s in enumerate(self.old.statements)
+            if i not in taken and s.kind != "statement" and id(s) in removed
         ]
 
     def counterpart(self, index: int) -> Statement | None:
-        """The old version of the changed definition ``new.statements[index]``, if unambiguous.
+        """The old version of the changed definition ``new.statements[index]``, if it has one."""
+        origin = self.origins.get(index)
+        if origin is None or self.old is None or index not in self.changed:
+            return None
+        return self.old.statements[origin]
 
-        That is the one removed old ``def``/``class`` of the same name and kind, when the new
-        source also has just one changed definition of that name and kind.
-        """
-        return _counterpart(self.new.statements[index], self.new.statements, self.removed)
+    def origin(self, index: int) -> int | None:
+        """The index in the old source of the statement ``new.statements[index]`` came from."""
+        return self.origins.get(index)
 
     def describe(self) -> tuple[list[str], list[str], list[str]]:
         """Names updated, added and removed, with class members as ``Cls.member``."""
@@ -95,8 +100,11 @@ class ModuleDiff:
                     if not (member_updated or member_added or member_removed):
                         updated.append(node.name)
                     continue
+            # A definition with no old version is new, even if its name is not (a second
+            # handler called `_`).
+            is_new = statement.kind != "statement" and self.origin(index) is None
             for name in sorted(statement.binds):
-                (updated if name in old_names else added).append(name)
+                (updated if name in old_names and not is_new else added).append(name)
         return _unique(updated), _unique(added), sorted(self.deleted_names)
 
 
@@ -112,14 +120,16 @@ def diff_sources(old: ParsedSource | None, new: ParsedSource) -> ModuleDiff:
             moved=(),
             deleted_names=frozenset(),
         )
-    changed, moved, removed = match_statements(old.statements, new.statements)
+    changed, moved, removed, pairs = _match_by_text(old.statements, new.statements)
+    pairs.update(_pair_definitions(old.statements, new.statements, changed, removed))
     return ModuleDiff(
         new=new,
         changed=frozenset(changed),
         moved=tuple(moved),
         deleted_names=old.bound_names() - new.bound_names(),
-        removed=tuple(removed),
+        removed=tuple(old.statements[i] for i in removed),
         old=old,
+        origins=pairs,
     )
 
 
@@ -163,30 +173,81 @@ def match_statements(
 
     Used for module bodies and for class bodies alike.
     """
-    # A multiset, so two identical statements (say, two `print()` calls) match one-to-one.
-    available: Counter[str] = Counter(s.text for s in old)
-    old_lines: dict[str, list[int]] = {}
-    for statement in old:
-        old_lines.setdefault(statement.text, []).append(statement.lineno)
+    changed, moved, removed_indexes, _ = _match_by_text(old, new)
+    return changed, moved, [old[i] for i in removed_indexes]
+
+
+def _match_by_text(
+    old: tuple[Statement, ...], new: tuple[Statement, ...]
+) -> tuple[list[int], list[tuple[int, int]], list[int], dict[int, int]]:
+    """Changed new indexes, moved ``(index, delta)``, removed old indexes, and new -> old pairs."""
+    # Identical texts match one-to-one, in order (two `print()` calls are two statements).
+    old_indexes: dict[str, list[int]] = {}
+    for index, statement in enumerate(old):
+        old_indexes.setdefault(statement.text, []).append(index)
     changed: list[int] = []
     moved: list[tuple[int, int]] = []
+    pairs: dict[int, int] = {}
     for index, statement in enumerate(new):
-        if available[statement.text] > 0:
-            available[statement.text] -= 1
-            old_lineno = old_lines[statement.text].pop(0)
-            if old_lineno != statement.lineno:
-                moved.append((index, statement.lineno - old_lineno))
-        else:
+        left = old_indexes.get(statement.text)
+        if not left:
             changed.append(index)
-    removed: list[Statement] = []
-    for statement in old:
-        # What is left of each text's old lines are its copies no new statement took (the
-        # matching above takes the first ones): those, not the first copies, were removed.
-        left = old_lines[statement.text]
-        if left and left[0] == statement.lineno:
-            left.pop(0)
-            removed.append(statement)
-    return changed, moved, removed
+            continue
+        origin = left.pop(0)
+        pairs[index] = origin
+        if old[origin].lineno != statement.lineno:
+            moved.append((index, statement.lineno - old[origin].lineno))
+    # What is left of each text's old indexes are the copies no new statement took.
+    removed = sorted(i for indexes in old_indexes.values() for i in indexes)
+    return changed, moved, removed, pairs
+
+
+def _pair_definitions(
+    old: tuple[Statement, ...], new: tuple[Statement, ...], changed: list[int], removed: list[int]
+) -> dict[int, int]:
+    """Pair each changed ``def``/``class`` with the removed old one it is a new version of.
+
+    Definitions are matched by kind and name, and then by their place among the same-named
+    siblings, never by name alone:
+
+    1. the last definition of a name (the one the module binds, whose object old references
+       hold) with the old last one;
+    2. then those whose header (decorators, signature, bases) is unchanged, in source order;
+    3. then the rest, in source order.
+
+    Several handlers all named ``_`` (``singledispatch``, a registry, ``typing.overload``) are
+    so told apart: adding, editing or removing one of them affects exactly that one. A
+    definition with no partner is new.
+    """
+    olds: dict[tuple[str, str], list[int]] = {}
+    for index in removed:
+        key = _definition_key(old[index])
+        if key is not None:
+            olds.setdefault(key, []).append(index)
+    keyed = [(i, key) for i in changed if (key := _definition_key(new[i])) is not None]
+    old_last = _last_binders(old)
+    new_last = _last_binders(new)
+    pairs: dict[int, int] = {}
+    for index, key in keyed:
+        last = old_last.get(key[1])
+        if new_last.get(key[1]) == index and last in olds.get(key, []):
+            pairs[index] = last
+            olds[key].remove(last)
+    for same_header in (True, False):
+        for index, key in keyed:
+            candidates = olds.get(key, [])
+            if index in pairs or not candidates:
+                continue
+            header = header_key(new[index].node)
+            fits = [i for i in candidates if header_key(old[i].node) == header or not same_header]
+            if fits:
+                pairs[index] = fits[0]
+                candidates.remove(fits[0])
+    return pairs
+
+
+def _last_binders(statements: tuple[Statement, ...]) -> dict[str, int]:
+    return {name: i for i, s in enumerate(statements) for name in s.binds}
 
 
 def header_key(node: ast.stmt) -> tuple[object, ...] | None:
@@ -222,19 +283,6 @@ def _definition_key(statement: Statement) -> tuple[str, str] | None:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return (statement.kind, node.name)
     return None
-
-
-def _counterpart(
-    statement: Statement, statements: tuple[Statement, ...], removed: tuple[Statement, ...]
-) -> Statement | None:
-    key = _definition_key(statement)
-    if key is None:
-        return None
-    olds = [s for s in removed if _definition_key(s) == key]
-    news = [s for s in statements if _definition_key(s) == key]
-    if len(olds) != 1 or len(news) != 1:
-        return None
-    return olds[0]
 
 
 def _unique(names: list[str]) -> list[str]:

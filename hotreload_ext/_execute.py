@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ast
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._diff import ModuleDiff
@@ -44,6 +44,7 @@ class RerunRule:
 
     Args:
         diff: The module's diff. With ``diff.whole_module`` set every statement runs.
+        namespace: The live module namespace (to find where decorators keep registrations).
 
     Attributes:
         redefined: Names whose object is new (their readers must run again), or deleted.
@@ -54,13 +55,17 @@ class RerunRule:
             registration goes.
     """
 
-    def __init__(self, diff: ModuleDiff) -> None:
+    def __init__(self, diff: ModuleDiff, namespace: Mapping[str, Any]) -> None:
         self.diff = diff
         self.redefined: set[str] = set(diff.deleted_names)
         self.kept: set[str] = set()
-        self.rebuild = {n for s in diff.deleted_definitions() for n in s.decorator_names}
+        self.rebuild = {
+            n for s in diff.deleted_definitions() for n in decorator_state(s, namespace)
+        }
         statements = diff.new.statements
         self._last_binder = {n: i for i, s in enumerate(statements) for n in s.binds}
+        old = diff.old.statements if diff.old is not None else ()
+        self._old_last_binder = {n: i for i, s in enumerate(old) for n in s.binds}
 
     def must_run(self, index: int, statement: Statement) -> bool:
         """Whether ``statement`` (at ``index`` of the new source) runs in this reload."""
@@ -70,6 +75,37 @@ class RerunRule:
             or self.depends_on_changes(statement)
             or not (self.redefined | self.kept | self.rebuild).isdisjoint(statement.binds)
         )
+
+    def may_restore(self, index: int, statement: Statement) -> bool:
+        """Whether the statement need not run: it would only bind again what it bound before.
+
+        That is an unchanged statement that must run only because an earlier statement of
+        this reload bound one of its names to a new object, and that was and still is the
+        last to bind each such name: its value is the one it made at the last run (the
+        third of three handlers all named ``_`` after the first one changed).
+        """
+        if (
+            self.diff.whole_module is not None
+            or index in self.diff.changed
+            or self.depends_on_changes(statement)
+            or not (self.kept | self.rebuild).isdisjoint(statement.binds)
+        ):
+            return False
+        stale = statement.binds & self.redefined
+        return bool(stale) and all(self.continues_binding(n, index) for n in stale)
+
+    def continues_binding(self, name: str, index: int) -> bool:
+        """Whether statement ``index`` is the new version of the old last binder of ``name``.
+
+        Only then may the object the name held be merged with what the statement makes: a
+        new handler added after the old last ``_`` must not turn that one into itself.
+        Statements other than ``def`` and ``class`` (an alias, a constant) always continue.
+        """
+        statement = self.diff.new.statements[index]
+        if statement.kind == "statement" or self.diff.old is None:
+            return True
+        origin = self.diff.origin(index)
+        return origin is not None and origin == self._old_last_binder.get(name)
 
     def depends_on_changes(self, statement: Statement) -> bool:
         """Whether what the statement reads or uses changed in this reload.
@@ -107,11 +143,54 @@ class RerunRule:
             self.kept.add(name)
             self.redefined.discard(name)
 
+    def restored(self, names: Iterable[str]) -> None:
+        """Record that ``names`` hold again the objects they held before this reload."""
+        for name in names:
+            self.redefined.discard(name)
+
     def rebound(self, names: Iterable[str]) -> None:
         """Record that ``names`` are now bound to new objects."""
         for name in names:
             self.redefined.add(name)
             self.kept.discard(name)
+
+
+def decorator_state(statement: Statement, namespace: Mapping[str, Any]) -> frozenset[str]:
+    """The module-level names a definition's decorators may have registered it in.
+
+    The names the decorator expressions use (``show`` in ``@show.register(int)``, ``REG`` in
+    ``@REG.add``), and, for a decorator that is a function of this module, the module-level
+    data its code reads (``HANDLERS`` in ``def register(f): HANDLERS.append(f)``). Removing
+    the definition means rebuilding those, so they hold what a fresh import registers; editing
+    its body means finding it there.
+    """
+    names = set(statement.decorator_names)
+    for name in statement.decorator_names:
+        value = namespace.get(name)
+        if type(value) is not types.FunctionType or value.__globals__ is not namespace:
+            continue
+        for used in _global_names(value.__code__):
+            held = namespace.get(used)
+            if (
+                used in namespace
+                and not issubclass(type(held), _DEFINITIONS)
+                and not callable(held)
+            ):
+                names.add(used)
+    return frozenset(names)
+
+
+# What a decorator's code reads that is not state: other definitions, modules.
+_DEFINITIONS = (types.FunctionType, type, types.ModuleType)
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Names a code object (and those nested in it) looks up: globals and attributes."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
 
 
 def compile_statement(statement: Statement, source: ParsedSource) -> types.CodeType:

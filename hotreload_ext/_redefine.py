@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._diff import header_key
+from ._execute import decorator_state
 from ._journal import MISSING
 from ._patch import Patcher
 from ._source import ParsedSource, Statement
@@ -83,10 +84,7 @@ def update_function(
     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     if header_key(old.node) != header_key(node):
         return MustRun("its decorators or signature changed")
-    live = namespace.get(node.name, MISSING)
-    if live is MISSING:
-        return MustRun("the module no longer holds it")
-    found = find_raw_function(live, node.name, source.filename, (old.lineno, old.end_lineno))
+    found = _find_live_function(old, new, namespace, source.filename)
     if found is None:
         return MustRun("the decorated object does not expose the function it wraps")
     raw, wrappers = found
@@ -97,6 +95,29 @@ def update_function(
         return MustRun("the new function cannot be merged into the old one")
     refresh_wrappers(wrappers, raw, old_doc, patcher)
     return Patched("body patched in place; decorators not re-run")
+
+
+def _find_live_function(
+    old: Statement, new: Statement, namespace: dict[str, Any], filename: str
+) -> tuple[types.FunctionType, list[Any]] | None:
+    """The raw function ``old`` made, in the object its name holds or in what its decorators use.
+
+    A definition that shares its name with a later one (handlers all called ``_``) is no longer
+    bound to its name: the object its decorator registered it with (``show`` in
+    ``@show.register(int)``, a registry) still holds it.
+    """
+    node = new.node
+    assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    span = (old.lineno, old.end_lineno)
+    live = namespace.get(node.name, MISSING)
+    found = find_raw_function(live, node.name, filename, span) if live is not MISSING else None
+    for root in sorted(decorator_state(new, namespace)):
+        if found is not None:
+            break
+        holder = namespace.get(root, MISSING)
+        if holder is not MISSING:
+            found = find_raw_function(holder, node.name, filename, span, containers=True)
+    return found
 
 
 def refresh_wrappers(
@@ -116,13 +137,15 @@ def refresh_wrappers(
 
 
 def find_raw_function(
-    value: object, name: str, filename: str, span: tuple[int, int]
+    value: object, name: str, filename: str, span: tuple[int, int], *, containers: bool = False
 ) -> tuple[types.FunctionType, list[Any]] | None:
     """The one function inside ``value`` that a ``def name`` between ``span`` lines made.
 
     Also returns the callable objects met on the way (wrappers, caches), whose cached results
     and copied docstrings go stale once the function changes. None when there is no such
-    function, or more than one.
+    function, or more than one. With ``containers``, dicts, lists, tuples, sets and plain
+    objects' attributes are searched too: that is where a registry keeps what its decorator
+    registered.
     """
     first, last = span
     seen: set[int] = set()
@@ -134,11 +157,7 @@ def find_raw_function(
         if id(obj) in seen or depth > _SEARCH_DEPTH:
             continue
         seen.add(id(obj))
-        children: list[object] = []
-        # Classified by type(obj) only: isinstance() may ask the object's own __class__, and a
-        # user __getattribute__ must never run while we look.
-        kind = type(obj)
-        if kind is types.FunctionType:
+        if type(obj) is types.FunctionType:
             assert isinstance(obj, types.FunctionType)
             code = obj.__code__
             if (
@@ -147,27 +166,48 @@ def find_raw_function(
                 and first <= code.co_firstlineno <= last
             ):
                 found[id(obj)] = obj
-            children += [_cell_value(c) for c in obj.__closure__ or ()]
-            children.append(obj.__dict__.get("__wrapped__"))
-            wrappers.append(obj)
-        elif issubclass(kind, (types.MethodType, classmethod, staticmethod)):
-            children.append(obj.__func__)  # type: ignore[attr-defined]
-        elif issubclass(kind, property):
-            children += [obj.fget, obj.fset, obj.fdel]  # type: ignore[attr-defined]
-        elif issubclass(kind, functools.partial):
-            children.append(obj.func)  # type: ignore[attr-defined]
-        elif issubclass(kind, (type, types.ModuleType)) or not callable(obj):
-            continue
-        else:
-            # A callable object (a decorator class, an lru_cache wrapper): its own attributes,
-            # read without running a user __getattr__ or __getattribute__.
-            children += list(own_attributes(obj).values())
+        children, is_wrapper = _children(obj, containers)
+        if is_wrapper:
             wrappers.append(obj)
         stack += [(child, depth + 1) for child in children if child is not None]
     if len(found) != 1:
         return None
     raw = next(iter(found.values()))
     return raw, [w for w in wrappers if w is not raw]
+
+
+def _children(obj: Any, containers: bool) -> tuple[list[object], bool]:
+    """What to search inside ``obj`` for a raw function, and whether ``obj`` wraps one."""
+    # Classified by type(obj) only: isinstance() may ask the object's own __class__, and a
+    # user __getattribute__ must never run while we look.
+    kind = type(obj)
+    if kind is types.FunctionType:
+        cells = [_cell_value(c) for c in obj.__closure__ or ()]
+        return [*cells, obj.__dict__.get("__wrapped__")], True
+    if issubclass(kind, (types.MethodType, classmethod, staticmethod)):
+        return [obj.__func__], False
+    if issubclass(kind, property):
+        return [obj.fget, obj.fset, obj.fdel], False
+    if issubclass(kind, functools.partial):
+        return [obj.func], False
+    if issubclass(kind, (type, types.ModuleType)):
+        return [], False
+    if containers and kind in _CONTAINERS:
+        return _items(obj), False
+    if not callable(obj):
+        return (list(own_attributes(obj).values()) if containers else []), False
+    # A callable object (a decorator class, an lru_cache wrapper): its own attributes, read
+    # without running a user __getattr__ or __getattribute__.
+    return list(own_attributes(obj).values()), True
+
+
+# Where registries keep what their decorators registered (type(x) is checked, exactly).
+_CONTAINERS = (dict, list, tuple, set, frozenset, types.MappingProxyType)
+
+
+def _items(container: Any) -> list[object]:
+    values = container.values() if hasattr(type(container), "values") else container
+    return list(values)
 
 
 def _cell_value(cell: types.CellType) -> object:

@@ -25,6 +25,7 @@ import os
 import sys
 import time
 import types
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -185,8 +186,10 @@ class _Steps:
         self.namespace: dict[str, Any] = module.__dict__
         self.journal = Journal()
         self.patcher = Patcher(self.journal, self.namespace, module.__name__)
-        self.rule = RerunRule(diff)
+        self.rule = RerunRule(diff, self.namespace)
         self.initial: dict[str, Any] = {}
+        # How many names held each object before the reload (for aliases), made when needed.
+        self._bound_count: Counter[int] | None = None
         self.reran: list[str] = []
         self.run_seconds = 0.0
 
@@ -202,11 +205,24 @@ class _Steps:
             namespace["__doc__"] = new.docstring
         moved = dict(self.diff.moved)
         for index, statement in enumerate(new.statements):
-            if self.rule.must_run(index, statement):
+            if self.rule.may_restore(index, statement) and self._restore(statement):
+                pass
+            elif self.rule.must_run(index, statement):
                 self._statement(index, statement)
-            elif index in moved:
+                continue
+            if index in moved:
                 self._shift(statement, moved[index])
         self._finish()
+
+    def _restore(self, statement: Statement) -> bool:
+        """Bind the statement's names back to what it made before, instead of running it."""
+        stale = statement.binds & self.rule.redefined
+        if any(name not in self.initial for name in stale):
+            return False
+        for name in stale:
+            self.namespace[name] = self.initial[name]
+        self.rule.restored(stale)
+        return True
 
     def _statement(self, index: int, statement: Statement) -> None:
         """Run one statement (or patch it in place) and merge what it bound."""
@@ -218,7 +234,9 @@ class _Steps:
         if isinstance(outcome, Patched):
             self.run_seconds += time.perf_counter() - clock
             self.reran.append(f"{line} ({outcome.detail})")
-            self.rule.patched_in_place(statement.binds)
+            # A handler that shares its name with a later one is not what the name holds.
+            final = [n for n in statement.binds if self.rule.is_final_binding(n, index)]
+            self.rule.patched_in_place(final)
             return
         code = self.compiled.get(index) or compile_statement(statement, self.diff.new)
         before = {n: self.namespace.get(n, MISSING) for n in statement.binds}
@@ -240,11 +258,9 @@ class _Steps:
             return None
         old = diff.counterpart(index)
         if old is None or diff.old is None:
-            return (
-                MustRun("decorators re-ran: no single earlier version of it") if decorated else None
-            )
+            return None  # a new definition: its statement simply runs
         others = [s for i, s in enumerate(diff.new.statements) if i != index]
-        if any(not s.binds.isdisjoint(statement.binds) for s in others):
+        if any(not (s.binds & s.reads).isdisjoint(statement.binds) for s in others):
             # `f = other(f)` below would wrap the already wrapped object a second time.
             return MustRun("decorators re-ran: another statement rebinds its name")
         try:
@@ -272,6 +288,10 @@ class _Steps:
             rule.rebound([bound])
             return
         target = self.initial.get(bound, MISSING)
+        if not rule.continues_binding(bound, index) or self._is_alias(target, index):
+            # A new definition that took over the name, or an alias (`b = a`): the old object
+            # belongs to another (or a removed) statement and must not become this one.
+            target = MISSING
         if after is not MISSING:
             kept = self.patcher.merge(target, after)
             if kept is not after:
@@ -282,6 +302,22 @@ class _Steps:
             rule.patched_in_place([bound])
         else:
             rule.rebound([bound])
+
+    def _is_alias(self, target: object, index: int) -> bool:
+        """Whether ``target`` was also bound to a name the statement ``index`` does not bind.
+
+        ``b = a`` makes ``b`` an alias of ``a``'s object; when ``b`` becomes ``lambda: 2`` (or
+        another closure of the same factory: every lambda is ``<lambda>``), ``a``'s object
+        must stay what it is (ipython/ipython#14944). Only assignments can be aliases: a
+        ``def`` or ``class`` statement makes its object.
+        """
+        statement = self.diff.new.statements[index]
+        if statement.kind != "statement" or not callable(target):
+            return False
+        if self._bound_count is None:
+            self._bound_count = Counter(id(value) for value in self.initial.values())
+        holders = sum(1 for name in statement.binds if self.initial.get(name, MISSING) is target)
+        return self._bound_count[id(target)] > holders
 
     def _shift(self, statement: Statement, delta: int) -> None:
         """Move the line numbers of an unchanged definition that moved."""

@@ -262,10 +262,11 @@ def test_a_removed_plain_statement_is_not_a_deleted_definition() -> None:
     assert result.deleted_definitions() == []
 
 
-def test_two_old_definitions_of_one_name_and_one_left_both_count_as_deleted() -> None:
+def test_of_two_old_definitions_of_one_name_the_one_not_continued_is_deleted() -> None:
+    # The remaining definition continues the last one (the one the module bound).
     old = "def f():\n    return 1\n\ndef f():\n    return 2\n"
     result = diff(old, "def f():\n    return 3\n")
-    assert [s.lineno for s in result.deleted_definitions()] == [1, 4]
+    assert [s.lineno for s in result.deleted_definitions()] == [1]
 
 
 def test_a_def_replaced_by_a_class_of_the_same_name_is_deleted() -> None:
@@ -287,10 +288,34 @@ def test_counterpart_of_a_new_definition_or_a_plain_statement_is_none() -> None:
     assert result.counterpart(1) is None
 
 
-def test_counterpart_of_an_ambiguous_definition_is_none() -> None:
+def test_the_last_definition_of_a_name_continues_the_old_last_one() -> None:
     old = "def f():\n    return 1\n\ndef f():\n    return 2\n"
     result = diff(old, "def f():\n    return 3\n")
-    assert result.counterpart(0) is None
+    counterpart = result.counterpart(0)
+    assert counterpart is not None
+    assert counterpart.lineno == 4
+
+
+def test_same_named_handlers_are_matched_by_place_and_header() -> None:
+    def handler(kind: str, body: str) -> str:
+        return f"@show.register({kind})\ndef _(x):\n    return {body!r}\n\n"
+
+    old = "X = 1\n\n" + handler("int", "i") + handler("str", "s") + handler("list", "l")
+    # The int handler's body and the list handler's header change; a float handler is new.
+    new = (
+        "X = 1\n\n"
+        + handler("int", "I")
+        + handler("float", "f")
+        + handler("str", "s")
+        + handler("tuple", "l")
+    )
+    result = diff(old, new)
+    assert sorted(result.changed) == [1, 2, 4]
+    assert result.origin(1) == 1, "the int handler continues the int handler"
+    assert result.origin(2) is None, "the float handler is new"
+    assert result.origin(3) == 2, "the unchanged str handler is itself"
+    assert result.origin(4) == 3, "the last handler continues the last one"
+    assert result.deleted_definitions() == []
 
 
 def test_counterpart_needs_the_same_kind() -> None:

@@ -235,35 +235,8 @@ def test_a_method_that_starts_using_super_gets_the_old_class_in_its_cell() -> No
     assert greet.__closure__[0].cell_contents is child_class
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Patcher.merge takes two functions for versions of one definition when their "
-        "__qualname__ (and globals) match, but every lambda is `<lambda>` and every closure a "
-        "factory makes shares one qualname: `b = a` -> `b = lambda: 2` merges the new lambda "
-        "into `a`'s object, and `triple = double` -> `triple = make(3)` turns `double` into a "
-        "tripler (the alias case of ipython/ipython#14944). merge(old, new) is not told the "
-        "name, so the fix may need the binding name from the caller"
-    ),
-)
-@pytest.mark.parametrize(
-    ("v1", "v2", "expected"),
-    [
-        ("a = lambda: 1\nb = a\n", "a = lambda: 1\nb = lambda: 2\n", {"a": 1, "b": 2}),
-        (
-            "def make(k):\n    return lambda: k\na = make(1)\nb = a\n",
-            "def make(k):\n    return lambda: k\na = make(1)\nb = make(2)\n",
-            {"a": 1, "b": 2},
-        ),
-    ],
-    ids=["lambda", "factory-closure"],
-)
-def test_rebinding_an_alias_of_a_lambda_or_closure_leaves_the_original_alone(
-    v1: str, v2: str, expected: dict[str, int]
-) -> None:
-    module = FakeModule(v1)
-    module.reload(v2)
-    assert {name: module[name]() for name in expected} == expected
+# Whether a new object is a version of the old one is decided by the transaction, which knows
+# the statements (an alias `b = a` is never merged into `a`): tests/unit/test_same_name.py.
 
 
 # --- methods, descriptors, wrappers --------------------------------------------------------------
