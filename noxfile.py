@@ -10,7 +10,8 @@ Cells: Python 3.10-3.13 x the newest IPython 8.x and the newest 9.x; IPython 9 r
 end-to-end (a terminal IPython subprocess, Jupyter kernels, the notebooks). Each cell has its own
 venv under ``.nox/``, reused from run to run and reinstalled only when the build inputs changed
 (``pyproject.toml``, ``setup.py``, the C speedups). One cell runs with the Python stat loop.
-The lint, type and docs checks do not depend on the interpreter: ``./scripts/test`` runs them once.
+The lint, type and docs checks do not depend on the interpreter: ``./scripts/test`` runs them once,
+and measures coverage there too (the cells run pytest without it, to stay fast).
 """
 
 from __future__ import annotations

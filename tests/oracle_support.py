@@ -487,9 +487,9 @@ def add_item(world: World, module: int, rng: random.Random) -> None:
         args = [i.uid for i in world.local(module, (Const, Derived))]
         chosen = rng.sample(args, k=min(len(args), rng.randint(0, 2)))
         func = _pick(rng, world.local(module, Pure))
-        item = Derived(uid, world.new_name("D"), module, func.uid if func else None, chosen)
-        item.k = rng.randrange(10)
-        _insert(world, item, rng)
+        derived = Derived(uid, world.new_name("D"), module, func.uid if func else None, chosen)
+        derived.k = rng.randrange(10)
+        _insert(world, derived, rng)
     elif kind == "func":
         item = Func(uid, world.new_name("f"), module, rng.randrange(1, 5), rng.randrange(5))
         _insert(world, item, rng)
@@ -952,6 +952,8 @@ def describe_function(func: Any, generated: frozenset[str], depth: int) -> dict[
 def _members(cls: type, target: Any, generated: frozenset[str], depth: int) -> dict[str, Any]:
     """Each non-dunder attribute of ``cls``, exercised on ``target`` (the class or an instance)."""
     members: dict[str, Any] = {}
+    # The lambdas below bind the loop variable with a default argument, and mypy cannot type
+    # such a lambda (python/mypy#15459), hence their ignores.
     for name in sorted(dir(cls)):
         if name.startswith("__"):
             continue
@@ -960,18 +962,20 @@ def _members(cls: type, target: Any, generated: frozenset[str], depth: int) -> d
         if isinstance(static, (staticmethod, classmethod)):
             members[name] = {
                 type(static).__name__: outcome(
-                    lambda n=name: getattr(cls, n)(CALL_ARG), generated, depth
+                    lambda n=name: getattr(cls, n)(CALL_ARG),  # type: ignore[misc]
+                    generated,
+                    depth,
                 )
             }
         elif isinstance(static, property):
             members[name] = (
-                {"property": outcome(lambda n=name: getattr(target, n), generated, depth)}
+                {"property": outcome(lambda n=name: getattr(target, n), generated, depth)}  # type: ignore[misc]
                 if target is not cls
                 else {"property": None}
             )
         elif isinstance(static, types.FunctionType):
             members[name] = (
-                {call: outcome(lambda n=name: getattr(target, n)(CALL_ARG), generated, depth)}
+                {call: outcome(lambda n=name: getattr(target, n)(CALL_ARG), generated, depth)}  # type: ignore[misc]
                 if target is not cls
                 else {"method": _signature(static)}
             )
@@ -997,7 +1001,8 @@ def describe_class(cls: type, generated: frozenset[str], depth: int) -> dict[str
 
 
 def describe_instance(obj: Any, generated: frozenset[str], depth: int) -> dict[str, Any]:
-    cls = type(obj)
+    # type[object], not type[Any]: on type[Any] mypy sees `cls.__repr__` as a bound method.
+    cls: type[object] = type(obj)
     return {
         "instance of": f"{cls.__module__}.{cls.__qualname__}",
         "vars": describe(dict(vars(obj)), generated, depth + 1)
@@ -1147,7 +1152,7 @@ def one_shot(sources: dict[str, str], order: list[str], workdir: Path) -> FreshR
         process.close()
 
 
-def _serve(root: Path, lines: Iterator[str], write: Callable[[str], None]) -> None:
+def _serve(root: Path, lines: Iterator[str], write: Callable[[str], object]) -> None:
     """The worker loop: one JSON request per line in, one JSON answer per line out."""
     sys.path.insert(0, str(root))
     mine = str(root) + os.sep

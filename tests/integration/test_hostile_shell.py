@@ -39,6 +39,7 @@ Capture = Callable[[], str]
 def ipython(tmp_path_factory: pytest.TempPathFactory) -> InteractiveShell:
     os.environ.setdefault("IPYTHONDIR", str(tmp_path_factory.mktemp("ipythondir")))
     shell = InteractiveShell.instance()
+    assert shell.history_manager is not None
     shell.history_manager.enabled = False
     return shell
 
@@ -53,6 +54,7 @@ def shell(ipython: InteractiveShell, files: ModuleFiles) -> Iterator[Interactive
     extension = get_extension(ipython)
     errors = list(extension.internal_errors) if extension else []
     ipython.run_line_magic("unload_ext", "hotreload")
+    assert ipython.extension_manager is not None
     ipython.extension_manager.loaded.discard("hotreload_ext")
     ipython.config.pop("HotReload", None)
     for key in set(ipython.user_ns) - before:
@@ -136,6 +138,7 @@ def shell_unreadable_scenario(root: str) -> None:
     files = ModuleFiles(Path(root))
     sys.path.insert(0, root)
     shell = InteractiveShell.instance()
+    assert shell.history_manager is not None
     shell.history_manager.enabled = False
     buffer = io.StringIO()
 
@@ -174,6 +177,7 @@ def test_bad_body(
     assert reports(shown, name) == 1, shown
     assert str(path) in shown
     assert case.contains in shown
+    assert case.line_offset is not None
     assert f"line {FIXED.count(chr(10)) + 1 + case.line_offset}" in shown
     assert run(shell, "f()") == "f1"
     assert "hotreload" not in capture()

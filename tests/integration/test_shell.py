@@ -13,6 +13,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from hotreload_ext._extension import Extension, get_extension
+from hotreload_ext._notify import is_available as notify_is_available
 from tests.conftest import ModuleFiles
 
 SHAPES = """
@@ -32,6 +33,7 @@ class Circle:
 def ipython(tmp_path_factory: pytest.TempPathFactory) -> InteractiveShell:
     os.environ["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipythondir"))
     shell = InteractiveShell.instance()
+    assert shell.history_manager is not None
     shell.history_manager.enabled = False
     return shell
 
@@ -45,6 +47,7 @@ def shell(ipython: InteractiveShell, files: ModuleFiles) -> Iterator[Interactive
     extension = get_extension(ipython)
     errors = list(extension.internal_errors) if extension else []
     ipython.run_line_magic("unload_ext", "hotreload")
+    assert ipython.extension_manager is not None
     ipython.extension_manager.loaded.discard("hotreload_ext")
     for key in ("c", "area", "old_area", "shapes", "m"):
         ipython.user_ns.pop(key, None)
@@ -359,6 +362,7 @@ def test_timings_show_the_idle_cost_and_each_stage_of_the_last_reload(
         assert f"    {stage} " in out
 
 
+@pytest.mark.skipif(not notify_is_available(), reason="watchfiles is not installed")
 def test_change_notification_mode_reloads_and_says_which_mode_is_on(
     shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
 ) -> None:

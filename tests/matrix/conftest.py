@@ -15,6 +15,7 @@ from hotreload_ext._extension import get_extension
 def matrix_ipython(tmp_path_factory: pytest.TempPathFactory) -> InteractiveShell:
     os.environ.setdefault("IPYTHONDIR", str(tmp_path_factory.mktemp("ipythondir")))
     shell = InteractiveShell.instance()
+    assert shell.history_manager is not None
     shell.history_manager.enabled = False
     return shell
 
@@ -35,6 +36,7 @@ def matrix_shell(
         extension = get_extension(shell)
         errors = list(extension.internal_errors) if extension else []
         shell.run_line_magic("unload_ext", "hotreload")
+        assert shell.extension_manager is not None
         shell.extension_manager.loaded.discard("hotreload_ext")
         shell.config.pop("HotReload", None)
         for name in set(shell.user_ns) - names:

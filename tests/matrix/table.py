@@ -34,6 +34,7 @@ def run_one(case_id: str, tool: str, result_file: Path) -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance()
+    assert shell.history_manager is not None
     shell.history_manager.enabled = False
     with tempfile.TemporaryDirectory(prefix="hotreload-matrix-") as tmp:
         # Not strict: the table shows what a user sees, internal errors included.

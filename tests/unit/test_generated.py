@@ -55,10 +55,14 @@ class Model:
                 lines.append(f"def {name}(x):\n    {body}\n")
             elif name in self.classes:
                 methods = self.classes[name]
-                body = [f"class {name}:\n", f"    tag = {len(methods)}\n", "    store = []\n"]
+                class_lines = [
+                    f"class {name}:\n",
+                    f"    tag = {len(methods)}\n",
+                    "    store = []\n",
+                ]
                 for method, k in methods.items():
-                    body.append(f"    def {method}(self):\n        return {k} + self.tag\n")
-                lines.append("".join(body))
+                    class_lines.append(f"    def {method}(self):\n        return {k} + self.tag\n")
+                lines.append("".join(class_lines))
             for j in range(self.filler):
                 lines.append(f"def _pad_{name}_{j}(x):\n    return x + {j}\n")
         if self.derived and len(self.consts) >= 1:
@@ -155,7 +159,8 @@ def behaviour(value: Any, fresh_cls: type | None = None) -> Any:
     if isinstance(value, type):
         instance = value()
         methods = sorted(k for k, v in vars(value).items() if isinstance(v, types.FunctionType))
-        return ("class", value.tag, {m: getattr(instance, m)() for m in methods})
+        # Every generated class has a `tag`; mypy knows only `type` here.
+        return ("class", value.tag, {m: getattr(instance, m)() for m in methods})  # type: ignore[attr-defined]
     return ("value", value)
 
 

@@ -650,7 +650,7 @@ def test_from_imported_constants_follow_the_reload(files: ModuleFiles, reloader:
     )
     reloader.discover()
     # A name the importing module has since reassigned is left alone.
-    m_user.ALIAS = "mine"
+    m_user.ALIAS = "mine"  # type: ignore[attr-defined]  # typeshed's ModuleType is read-only
     files.write(config, "THRESHOLD = 0.75\nNAME = 'b'\n")
     files.write(f"{pkg}.settings", "LIMIT = 20\n")
     report = reloader.check()

@@ -61,6 +61,7 @@ def test_lines_inserted_in_the_region_move_everything_after_it(
         boom()
     frame = traceback.extract_tb(info.value.__traceback__)[-1]
     assert frame.line == "raise ValueError('boom')"
+    assert frame.lineno is not None
     assert lines[frame.lineno - 1].strip() == "raise ValueError('boom')"
 
 

@@ -11,10 +11,11 @@ import inspect
 import textwrap
 import traceback
 from collections import Counter
+from typing import Any
 
 import pytest
 
-from hotreload_ext import Reloader
+from hotreload_ext import ModuleReport, Reloader
 from tests.conftest import ModuleFiles, check
 
 TRACKER = """
@@ -32,7 +33,7 @@ def register(obj):
 """
 
 
-def _tracker(files: ModuleFiles) -> tuple[str, Counter[str], list[object]]:
+def _tracker(files: ModuleFiles) -> tuple[str, Counter[str], list[Any]]:
     name = files.name("tracker")
     module = files.load(name, TRACKER)
     return name, module.RUNS, module.REGISTRY
@@ -604,6 +605,7 @@ def test_full_rerun_marker_runs_everything_and_still_keeps_identities(
     assert len(registry) == 2
     assert m.f is f
     assert f() == 2
+    assert isinstance(reloader.history[-1], ModuleReport)
     assert reloader.history[-1].mode.startswith("whole module")
 
 
