@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._diff import ModuleDiff
+from ._registries import registrations
 from ._source import ParsedSource, Statement
 
 __all__ = ["RerunRule", "UserCodeError", "compile_statement", "run_statement"]
@@ -50,18 +51,17 @@ class RerunRule:
         redefined: Names whose object is new (their readers must run again), or deleted.
         kept: Names whose object kept its identity while its code changed (only statements
             that call or inspect it must run again).
-        rebuild: Names of objects that removed definitions may have registered themselves
-            with (``@show.register``, ``@app.route``): the object is made again so the
-            registration goes.
+        rebuild: Registries (``show`` of ``@show.register``, ``app`` of ``@app.route``, a list
+            a ``register`` decorator appends to) whose registrations changed in a way that
+            registering again cannot mend: they are made again, and filled again in source
+            order (see :func:`registries_to_rebuild`).
     """
 
     def __init__(self, diff: ModuleDiff, namespace: Mapping[str, Any]) -> None:
         self.diff = diff
         self.redefined: set[str] = set(diff.deleted_names)
         self.kept: set[str] = set()
-        self.rebuild = {
-            n for s in diff.deleted_definitions() for n in decorator_state(s, namespace)
-        }
+        self._registers, self.rebuild = registrations(diff, namespace)
         statements = diff.new.statements
         self._last_binder = {n: i for i, s in enumerate(statements) for n in s.binds}
         old = diff.old.statements if diff.old is not None else ()
@@ -74,7 +74,12 @@ class RerunRule:
             or index in self.diff.changed
             or self.depends_on_changes(statement)
             or not (self.redefined | self.kept | self.rebuild).isdisjoint(statement.binds)
+            or self.registers_again(index)
         )
+
+    def registers_again(self, index: int) -> bool:
+        """Whether the statement's decorators register it in a registry made again."""
+        return not self.rebuild.isdisjoint(self._registers.get(index, ()))
 
     def may_restore(self, index: int, statement: Statement) -> bool:
         """Whether the statement need not run: it would only bind again what it bound before.
@@ -89,6 +94,7 @@ class RerunRule:
             or index in self.diff.changed
             or self.depends_on_changes(statement)
             or not (self.kept | self.rebuild).isdisjoint(statement.binds)
+            or self.registers_again(index)
         ):
             return False
         stale = statement.binds & self.redefined
@@ -113,9 +119,13 @@ class RerunRule:
         A changed definition that does not depend on anything else changed can take its new
         body in place; otherwise its header (decorators, defaults, bases) must run again.
         """
-        return not self.redefined.isdisjoint(statement.reads) or not self.kept.isdisjoint(
-            statement.uses
-        )
+        if not self.redefined.isdisjoint(statement.reads):
+            return True
+        # An expression statement is run for its effect (`logger.addFilter(MyFilter())`,
+        # `atexit.register(cleanup)`): what it used kept its identity and now runs the new
+        # code, and running it again would add the effect a second time, which a fresh
+        # import does not.
+        return not isinstance(statement.node, ast.Expr) and not self.kept.isdisjoint(statement.uses)
 
     def may_update_in_place(self, index: int, statement: Statement) -> bool:
         """Whether a changed ``def``/``class`` may be patched without running its header."""
@@ -153,44 +163,6 @@ class RerunRule:
         for name in names:
             self.redefined.add(name)
             self.kept.discard(name)
-
-
-def decorator_state(statement: Statement, namespace: Mapping[str, Any]) -> frozenset[str]:
-    """The module-level names a definition's decorators may have registered it in.
-
-    The names the decorator expressions use (``show`` in ``@show.register(int)``, ``REG`` in
-    ``@REG.add``), and, for a decorator that is a function of this module, the module-level
-    data its code reads (``HANDLERS`` in ``def register(f): HANDLERS.append(f)``). Removing
-    the definition means rebuilding those, so they hold what a fresh import registers; editing
-    its body means finding it there.
-    """
-    names = set(statement.decorator_names)
-    for name in statement.decorator_names:
-        value = namespace.get(name)
-        if type(value) is not types.FunctionType or value.__globals__ is not namespace:
-            continue
-        for used in _global_names(value.__code__):
-            held = namespace.get(used)
-            if (
-                used in namespace
-                and not issubclass(type(held), _DEFINITIONS)
-                and not callable(held)
-            ):
-                names.add(used)
-    return frozenset(names)
-
-
-# What a decorator's code reads that is not state: other definitions, modules.
-_DEFINITIONS = (types.FunctionType, type, types.ModuleType)
-
-
-def _global_names(code: types.CodeType) -> set[str]:
-    """Names a code object (and those nested in it) looks up: globals and attributes."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
 
 
 def compile_statement(statement: Statement, source: ParsedSource) -> types.CodeType:

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._diff import header_key
-from ._execute import decorator_state
 from ._journal import MISSING
 from ._patch import Patcher
+from ._registries import registries
 from ._source import ParsedSource, Statement
 from ._static import class_attribute, own_attributes
 
@@ -111,7 +111,7 @@ def _find_live_function(
     span = (old.lineno, old.end_lineno)
     live = namespace.get(node.name, MISSING)
     found = find_raw_function(live, node.name, filename, span) if live is not MISSING else None
-    for root in sorted(decorator_state(new, namespace)):
+    for root in sorted(registries(new, namespace)):
         if found is not None:
             break
         holder = namespace.get(root, MISSING)

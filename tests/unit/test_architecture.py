@@ -32,6 +32,7 @@ STAGES: dict[str, int] = {
     "_region": 2,
     "_graph": 3,
     "_diff": 4,
+    "_registries": 5,
     "_execute": 5,
     "_forward": 6,
     "_lines": 6,

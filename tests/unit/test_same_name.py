@@ -7,7 +7,9 @@ edited file.
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import logging
 import sys
 import textwrap
 import types
@@ -149,11 +151,38 @@ def test_a_new_handler_in_the_middle_registers_once(files: ModuleFiles, reloader
     )
     files.write(name, edited)
     check(reloader)
-    fresh_handlers = [h() for h in fresh(files, edited).HANDLERS]
-    # The new handler is registered after those already there, where a fresh import puts it
-    # before "c": the order differs, the contents do not.
-    assert sorted(h() for h in m.HANDLERS) == sorted(fresh_handlers)
-    assert len(m.HANDLERS) == 4
+    assert [h() for h in m.HANDLERS] == [h() for h in fresh(files, edited).HANDLERS]
+    assert [h() for h in m.HANDLERS] == ["a", "b", "x", "c"]
+
+
+def test_reordering_two_handlers_reorders_the_registry(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("reg4")
+    m = files.load(name, REGISTRY)
+    reloader.discover()
+    b = '@register\ndef _():\n    return "b"\n\n'
+    c = '@register\ndef _():\n    return "c"\n'
+    edited = REGISTRY.replace(b + c, c + "\n" + b)
+    assert edited != REGISTRY
+    files.write(name, edited)
+    check(reloader)
+    assert [h() for h in m.HANDLERS] == [h() for h in fresh(files, edited).HANDLERS]
+    assert [h() for h in m.HANDLERS] == ["a", "c", "b"]
+
+
+def test_a_handler_registered_under_another_key_leaves_no_stale_entry(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("sd3")
+    m = files.load(name, SINGLEDISPATCH + STR_HANDLER)
+    reloader.discover()
+    show = m.show
+    edited = SINGLEDISPATCH.replace("register(int)", "register(float)") + STR_HANDLER
+    files.write(name, edited)
+    check(reloader)
+    assert kinds(show) == kinds(fresh(files, edited).show) == ["object", "str", "int"]
+    assert int not in show.registry
 
 
 def test_rebinding_an_alias_never_changes_the_original(
@@ -216,3 +245,42 @@ def test_overload_stubs_and_the_implementation(files: ModuleFiles, reloader: Rel
     check(reloader)
     assert m.parse is parse
     assert parse(2) == fresh(files, edited).parse(2) == 4
+
+
+SIDE_EFFECTS = """
+import atexit
+import logging
+
+class Upper(logging.Filter):
+    def filter(self, record):
+        record.msg = str(record.msg).upper()
+        return True
+
+def goodbye():
+    return "bye"
+
+LOGGER = logging.getLogger(__name__)
+LOGGER.addFilter(Upper())
+atexit.register(goodbye)
+"""
+
+
+def test_side_effects_of_unchanged_statements_happen_once(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("effects")
+    m = files.load(name, SIDE_EFFECTS)
+    reloader.discover()
+    logger = m.LOGGER
+    try:
+        edited = SIDE_EFFECTS.replace(".upper()", ".lower()").replace('"bye"', '"ciao"')
+        files.write(name, edited)
+        check(reloader)
+        assert len(logger.filters) == 1, "a fresh process adds the filter once"
+        record = logging.LogRecord(name, logging.INFO, __file__, 1, "MiXeD", None, None)
+        assert logger.filter(record)
+        assert record.msg == "mixed", "the one filter runs the new code"
+        assert m.goodbye() == "ciao"
+    finally:
+        atexit.unregister(m.goodbye)
+        logger.filters.clear()

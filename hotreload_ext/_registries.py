@@ -1,0 +1,118 @@
+"""Stage 5 (execute): registries that decorators fill, and when a reload fills them again.
+
+``@show.register(int)``, ``@app.route("/")``, ``@register`` appending to a module-level list:
+a decorator may put the definition into a registry. Registering cannot be undone, and a new
+registration goes to the end, so when a reload changes what a fresh import would register (a
+registration removed, moved, added before others, or made under another key), the registry is
+made again and every definition decorated into it registers again, in source order. An edit of
+a body alone registers nothing again: the function is patched where it is registered.
+
+This module must never import IPython.
+"""
+
+from __future__ import annotations
+
+import ast
+import types
+from collections.abc import Mapping
+from typing import Any
+
+from ._diff import ModuleDiff
+from ._source import Statement
+
+__all__ = ["registrations", "registries"]
+
+
+def registries(statement: Statement, namespace: Mapping[str, Any]) -> frozenset[str]:
+    """The module-level objects a definition's decorators may have registered it in.
+
+    An object a decorator expression uses (``show`` in ``@show.register(int)``, ``REG`` in
+    ``@REG.add``), or, for a decorator that is a plain function of this module, the data its
+    code reads (``HANDLERS`` in ``def register(f): HANDLERS.append(f)``). Modules and classes
+    are not registries here; nor is a decorator factory that keeps nothing (``def tag(label)``).
+    """
+    names: set[str] = set()
+    for name in statement.decorator_names:
+        if name not in namespace:
+            continue
+        value = namespace[name]
+        kind = type(value)
+        if kind is types.ModuleType or issubclass(kind, type):
+            continue
+        if kind is types.FunctionType and value.__globals__ is namespace:
+            names |= _data_read_by(value.__code__, namespace)
+        else:
+            names.add(name)
+    return frozenset(names)
+
+
+def registrations(
+    diff: ModuleDiff, namespace: Mapping[str, Any]
+) -> tuple[dict[int, frozenset[str]], set[str]]:
+    """Where each new statement registers, and the registries to make again.
+
+    Only objects this module makes count: an imported decorator's registry lives in its own
+    module, which this reload does not run.
+    """
+    new, old = diff.new.statements, diff.old.statements if diff.old is not None else ()
+    made = _made_here(new) | _made_here(old)
+
+    def where(statement: Statement) -> frozenset[str]:
+        if not statement.decorator_names:
+            return frozenset()
+        return registries(statement, namespace) & made
+
+    registers = {i: found for i, s in enumerate(new) if (found := where(s))}
+    touched = [where(s) for s in diff.deleted_definitions()]
+    previous: dict[frozenset[str], int] = {}
+    later: set[str] = set()
+    for index in sorted(registers, reverse=True):
+        state, origin = registers[index], diff.origin(index)
+        counterpart = old[origin] if origin is not None else None
+        if counterpart is None and not state.isdisjoint(later):
+            touched.append(state)  # added before a registration that stays
+        elif counterpart is not None and _decorators(counterpart) != _decorators(new[index]):
+            touched += [state, where(counterpart)]  # registered under another key
+        elif origin is not None and origin > previous.get(state, origin):
+            touched.append(state)  # moved past a registration into the same registry
+        if origin is not None:
+            previous[state] = min(origin, previous.get(state, origin))
+        later |= state
+    return registers, {name for state in touched for name in state}
+
+
+def _data_read_by(code: types.CodeType, namespace: Mapping[str, Any]) -> set[str]:
+    """The module-level data (not definitions, modules or callables) a function's code reads."""
+    found: set[str] = set()
+    for name in _global_names(code) & namespace.keys():
+        held = namespace[name]
+        if not issubclass(type(held), _DEFINITIONS) and not callable(held):
+            found.add(name)
+    return found
+
+
+# What a decorator's code reads that is not a registry: other definitions, modules.
+_DEFINITIONS = (types.FunctionType, type, types.ModuleType)
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Names a code object (and those nested in it) looks up: globals and attributes."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _made_here(statements: tuple[Statement, ...]) -> set[str]:
+    """Names bound by this module's own statements, not by its imports."""
+    return {
+        name
+        for s in statements
+        if not isinstance(s.node, (ast.Import, ast.ImportFrom))
+        for name in s.binds
+    }
+
+
+def _decorators(statement: Statement) -> list[str]:
+    return [ast.dump(d) for d in getattr(statement.node, "decorator_list", [])]
