@@ -3,9 +3,10 @@
 ``@show.register(int)``, ``@app.route("/")``, ``@register`` appending to a module-level list:
 a decorator may put the definition into a registry. Registering cannot be undone, and a new
 registration goes to the end, so when a reload changes what a fresh import would register (a
-registration removed, moved, added before others, or made under another key), the registry is
-made again and every definition decorated into it registers again, in source order. An edit of
-a body alone registers nothing again: the function is patched where it is registered.
+registration removed, moved, added before others, or made under another key, or the decorator's
+own code edited), the registry is made again and every definition decorated into it registers
+again, in source order. An edit of a body alone registers nothing again: the function is
+patched where it is registered.
 
 This module must never import IPython.
 """
@@ -64,6 +65,10 @@ def registrations(
 
     registers = {i: found for i, s in enumerate(new) if (found := where(s))}
     touched = [where(s) for s in diff.deleted_definitions()]
+    # A decorator whose own code changed registers differently: all it registered, again.
+    last = {name: i for i, s in enumerate(new) for name in s.binds}
+    edited = {name for name, i in last.items() if i in diff.changed}
+    touched += [registers[i] for i in registers if not edited.isdisjoint(new[i].decorator_names)]
     previous: dict[frozenset[str], int] = {}
     later: set[str] = set()
     for index in sorted(registers, reverse=True):

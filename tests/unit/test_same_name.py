@@ -284,3 +284,32 @@ def test_side_effects_of_unchanged_statements_happen_once(
     finally:
         atexit.unregister(m.goodbye)
         logger.filters.clear()
+
+
+def test_editing_the_registering_decorator_registers_each_definition_once(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("reg5")
+    m = files.load(name, REGISTRY)
+    reloader.discover()
+    edited = REGISTRY.replace(
+        "    HANDLERS.append(function)\n",
+        "    function.tagged = True\n    HANDLERS.append(function)\n",
+    )
+    files.write(name, edited)
+    check(reloader)
+    assert [h() for h in m.HANDLERS] == [h() for h in fresh(files, edited).HANDLERS]
+    assert all(getattr(h, "tagged", False) for h in m.HANDLERS)
+
+
+def test_editing_the_dispatcher_and_removing_a_handler_leaves_no_stale_entry(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("sd4")
+    m = files.load(name, SINGLEDISPATCH + STR_HANDLER)
+    reloader.discover()
+    show = m.show
+    edited = SINGLEDISPATCH.replace('return "object"', 'return "thing"')
+    files.write(name, edited)
+    check(reloader)
+    assert kinds(show) == kinds(fresh(files, edited).show) == ["int", "thing", "thing"]
