@@ -205,12 +205,10 @@ class _Steps:
             namespace["__doc__"] = new.docstring
         moved = dict(self.diff.moved)
         for index, statement in enumerate(new.statements):
-            if self.rule.may_restore(index, statement) and self._restore(statement):
-                pass
-            elif self.rule.must_run(index, statement):
+            restored = self.rule.may_restore(index, statement) and self._restore(statement)
+            if not restored and self.rule.must_run(index, statement):
                 self._statement(index, statement)
-                continue
-            if index in moved:
+            elif index in moved:
                 self._shift(statement, moved[index])
         self._finish()
 
