@@ -16,7 +16,7 @@ from traitlets import Bunch
 
 from ._config import HotReload
 from ._engine import Reloader
-from ._magics import HotReloadMagics
+from ._magics import HotReloadMagics, autoreload_is_on
 from ._report import CycleReport, internal_error, plural
 
 __all__ = ["Extension", "load", "unload"]
@@ -44,6 +44,8 @@ class Extension:
         )
         self.internal_errors: list[BaseException] = []
         self.magics: object = None
+        # Whether the user was told that %autoreload is on as well (once per session).
+        self.autoreload_reported = False
         # `from m import NAME` statements the user runs in cells, so NAME can follow reloads.
         self.user_namespace = self.reloader.follow_namespace("the user namespace", shell.user_ns)
         self.settings.observe(self._patterns_changed, names=["watch", "exclude"])
@@ -54,8 +56,22 @@ class Extension:
     # --- hooks -------------------------------------------------------------------------------
     def pre_run_cell(self, info: object = None) -> None:
         """Before every cell: reload what changed (the boundary: never raises)."""
+        if not self.autoreload_reported:
+            self._guard(self.report_autoreload)
         if self.settings.enabled:
             self.run_check()
+
+    def report_autoreload(self) -> None:
+        """Say once if IPython's ``%autoreload`` is on too: the two reloaders fight."""
+        if (
+            self.autoreload_reported
+            or not self.settings.enabled
+            or not autoreload_is_on(self.shell)
+        ):
+            return
+        self.autoreload_reported = True
+        print(AUTORELOAD_NOTICE, file=sys.stderr)
+        logger.warning(AUTORELOAD_NOTICE)
 
     def post_run_cell(self, result: object = None) -> None:
         """After every cell: start watching modules the cell imported, as they are now."""
@@ -146,6 +162,7 @@ def load(shell: Any) -> Extension:
     shell.register_magics(extension.magics)
     # Watch what is already imported from its current source.
     extension._guard(extension.reloader.discover)
+    extension._guard(extension.report_autoreload)
     return extension
 
 
@@ -173,6 +190,13 @@ def unload(shell: Any) -> None:
     if isinstance(loaded, set):
         loaded.difference_update({"hotreload", "hotreload_ext"})
     shell.magics_manager.registry.pop("HotReloadMagics", None)
+
+
+AUTORELOAD_NOTICE = (
+    "hotreload: IPython's %autoreload is on as well. Both reload edited modules, and "
+    "%autoreload runs whole modules again, resetting the state hotreload keeps. Use one: "
+    "`%autoreload 0` (or `%unload_ext autoreload`), or `%hotreload off`."
+)
 
 
 def get_extension(shell: Any) -> Extension | None:

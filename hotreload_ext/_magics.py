@@ -14,6 +14,18 @@ if TYPE_CHECKING:
     # Only for annotations: the extension imports this module, not the other way round.
     from ._extension import Extension
 
+
+def autoreload_is_on(shell: Any) -> bool:
+    """Whether IPython's autoreload extension is loaded in ``shell`` and not turned off."""
+    registry = getattr(getattr(shell, "magics_manager", None), "registry", {})
+    magics = registry.get("AutoreloadMagics") if isinstance(registry, dict) else None
+    if magics is None:
+        return False
+    reloader = getattr(magics, "_reloader", None)
+    # `%autoreload 0` (and `off`) clears `enabled`; IPython 8 and 9 both keep it there.
+    return bool(getattr(reloader, "enabled", True))
+
+
 __all__ = ["HotReloadMagics"]
 
 _USAGE = """\
@@ -164,6 +176,11 @@ class HotReloadMagics(Magics):
             f"({reloader.watcher.memory() / 1024:.1f} KiB kept); "
             f"{plural(reloader.reloads, 'reload')}, {plural(reloader.failures, 'failure')} so far",
         ]
+        if autoreload_is_on(self.shell):
+            lines.append(
+                "  IPython's %autoreload is on as well and resets state hotreload keeps: "
+                "`%autoreload 0` turns it off"
+            )
         if settings.watch:
             lines.append(f"  watch patterns: {', '.join(settings.watch)}")
         if settings.exclude:

@@ -395,3 +395,24 @@ def test_change_notification_mode_reloads_and_says_which_mode_is_on(
     capsys.readouterr()
     run(shell, "%hotreload status")
     assert "polling before each cell" in capsys.readouterr().out
+
+
+def test_autoreload_loaded_as_well_is_reported_once_and_in_status(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # IPython's own autoreload extension, loaded after hotreload: the two would fight.
+    shell.run_line_magic("load_ext", "autoreload")
+    try:
+        shell.run_line_magic("autoreload", "2")
+        capsys.readouterr()
+        run(shell, "1 + 1")
+        run(shell, "2 + 2")
+        err = capsys.readouterr().err
+        assert err.count("%autoreload is on as well") == 1
+        shell.run_line_magic("hotreload", "status")
+        assert "%autoreload is on as well" in capsys.readouterr().out
+        shell.run_line_magic("autoreload", "0")
+        shell.run_line_magic("hotreload", "status")
+        assert "%autoreload" not in capsys.readouterr().out
+    finally:
+        shell.run_line_magic("autoreload", "0")
