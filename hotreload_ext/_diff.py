@@ -303,18 +303,16 @@ def _member_changes(
         return None
     old_members = body_statements(old, old_source)
     new_members = body_statements(new, new_source)
-    changed, _, removed = match_statements(old_members, new_members)
+    changed, _, _ = match_statements(old_members, new_members)
     old_bound = {name for m in old_members for name in m.binds}
     new_bound = {name for m in new_members for name in m.binds}
     updated: list[str] = []
     added: list[str] = []
     for index in changed:
-        for name in sorted(new_members[index].binds) or ["<body>"]:
+        # A member that binds nothing (a docstring, `pass`) is no name to report.
+        for name in sorted(new_members[index].binds):
             (updated if name in old_bound else added).append(name)
     gone = sorted(old_bound - new_bound)
-    if not (updated or added or gone) and removed:
-        # Only a statement that binds nothing went away (a docstring, a `pass`).
-        updated.append("<body>")
     return _unique(updated), _unique(added), gone
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import sys
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,16 @@ from typing import Any
 from ._journal import Journal
 from ._source import ImportedNames, from_imports
 
-__all__ = ["ImportTables", "ImportedNames", "Namespace", "from_imports", "rebind_imports"]
+__all__ = [
+    "ImportTables",
+    "ImportedNames",
+    "Namespace",
+    "add_star_exports",
+    "exported_names",
+    "exports",
+    "from_imports",
+    "rebind_imports",
+]
 
 
 @dataclass(frozen=True)
@@ -127,8 +137,9 @@ def _rebind_round(
             if imports is None:
                 holding.append(namespace)
                 continue
+        stars = _star_sources(imports)
         for alias in candidates:
-            source, name = imports.get(alias, ("", ""))
+            source, name = imports.get(alias) or _by_star(alias, stars, changes)
             names = changes.get(source)
             if names is None or name not in names:
                 continue
@@ -145,6 +156,103 @@ def _rebind_round(
     return passed_on, holding
 
 
+def _star_sources(imports: ImportedNames) -> list[str]:
+    return [module for module, name in imports.values() if name == "*"]
+
+
+def _by_star(
+    alias: str, stars: list[str], changes: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, str]:
+    """The star import that bound ``alias``, if one of the changed modules exports it."""
+    for source in stars:
+        if alias in changes.get(source, ()) and exports(source, alias):
+            return source, alias
+    return "", ""
+
+
+def exports(module_name: str, name: str) -> bool:
+    """Whether ``from module_name import *`` binds ``name``: its ``__all__``, or public names."""
+    module = sys.modules.get(module_name)
+    namespace = getattr(module, "__dict__", {})
+    public = namespace.get("__all__")
+    if type(public) is list or type(public) is tuple:
+        return name in public
+    return not name.startswith("_")
+
+
+def exported_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``from module import *`` binds, for a module whose namespace is ``namespace``."""
+    public = namespace.get("__all__")
+    if type(public) is list or type(public) is tuple:
+        return {n: namespace[n] for n in public if type(n) is str and n in namespace}
+    return {n: v for n, v in namespace.items() if not n.startswith("_")}
+
+
+def add_star_exports(
+    module_name: str,
+    added: Mapping[str, Any],
+    namespaces: Iterable[Namespace],
+    tables: ImportTables,
+    journal: Journal,
+) -> list[str]:
+    """Put a module's newly exported names where ``from module import *`` put the others.
+
+    ``added`` maps those names to their objects. As running the star import again would, but
+    only where the name is not bound already (a name the user bound since is left alone). A
+    module that star-imports holds many of the exporting module's objects, so only those
+    namespaces have their imports read. Re-exports (``from .core import *`` in a package
+    imported with ``*`` elsewhere) are followed.
+    """
+    shown: list[str] = []
+    pending = [(module_name, dict(added))]
+    namespaces = list(namespaces)
+    while pending:
+        source, names = pending.pop()
+        if not names:
+            continue
+        for namespace in _star_importers(source, namespaces, tables):
+            fresh = {n: v for n, v in names.items() if n not in namespace.mapping}
+            for name, value in fresh.items():
+                journal.add(functools.partial(namespace.mapping.pop, name, None))
+                namespace.mapping[name] = value
+                shown.append(f"{name} in {namespace.label}")
+            if namespace.module_name and fresh:
+                passed = {n: v for n, v in fresh.items() if exports(namespace.module_name, n)}
+                pending.append((namespace.module_name, passed))
+    return shown
+
+
+def _star_importers(
+    source: str, namespaces: list[Namespace], tables: ImportTables
+) -> list[Namespace]:
+    """The namespaces that did ``from source import *``.
+
+    Such a namespace holds the module's exported objects under the same names; only those
+    that hold at least one have their import statements read (once per version of their
+    source), so a reload that adds a name does not read every watched module.
+    """
+    namespace_of_source = getattr(sys.modules.get(source), "__dict__", {})
+    shared = list(exported_names(namespace_of_source).items())
+    hint = re.compile(r"\bimport\s*\*")
+    found: list[Namespace] = []
+    for namespace in namespaces:
+        mapping = namespace.mapping
+        if mapping is namespace_of_source:
+            continue
+        if namespace.imports is None and not any(mapping.get(k, _NONE) is v for k, v in shared):
+            continue
+        imports = namespace.imports
+        if imports is None:
+            imports = _imports_of(namespace, hint, tables)
+        if imports is not None and source in _star_sources(imports):
+            found.append(namespace)
+    return found
+
+
+# Stands for a name a namespace does not bind (None may be a bound value).
+_NONE = object()
+
+
 def _restore_binding(mapping: dict[str, Any], alias: str, old: object, new: object) -> None:
     if mapping.get(alias) is new:
         mapping[alias] = old
@@ -154,10 +262,12 @@ def _import_hint(names: Iterable[str]) -> re.Pattern[str]:
     """A cheap test that a source may import one of ``names``, before parsing it.
 
     ``import`` and the name on one line, on lines joined by a backslash, or inside the
-    parentheses of a ``from m import (...)`` spanning several lines.
+    parentheses of a ``from m import (...)`` spanning several lines; or a star import.
     """
     alternatives = "|".join(re.escape(name) for name in names)
-    return re.compile(rf"\bimport\b(?:\s*\([^)]*|[^\n]*(?:\\\n[^\n]*)*)\b(?:{alternatives})\b")
+    return re.compile(
+        rf"\bimport\b(?:\s*\([^)]*|[^\n]*(?:\\\n[^\n]*)*)\b(?:{alternatives})\b|\bimport\s*\*"
+    )
 
 
 def _imports_of(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from ._digest import digest_bytes
 
 __all__ = [
+    "STAR",
     "ImportedNames",
     "ParsedSource",
     "Statement",
@@ -41,8 +42,10 @@ _DYNAMIC_CALLS = frozenset({"exec", "eval", "globals", "vars", "locals", "__impo
 
 _FUTURE_LINE = re.compile(r"^from[ \t]+__future__[ \t]+import", re.MULTILINE)
 
-# alias -> (module, name) for the `from module import name as alias` statements of a namespace.
+# alias -> (module, name) for the `from module import name as alias` statements of a namespace;
+# `from module import *` is recorded as STAR + module -> (module, "*") (no alias can start so).
 ImportedNames = dict[str, tuple[str, str]]
+STAR = "*"
 
 
 def decode_source(data: bytes) -> str:
@@ -556,7 +559,8 @@ def from_imports(
 ) -> ImportedNames:
     """The ``from X import Y as Z`` bindings made in a namespace, resolved to modules.
 
-    Imports in function and class bodies bind names elsewhere and are left out.
+    Star imports are included as ``STAR + X``. Imports in function and class bodies bind names
+    elsewhere and are left out.
     """
     package = _package_of(module_name, is_package)
     found: ImportedNames = {}
@@ -564,10 +568,13 @@ def from_imports(
         if not isinstance(node, ast.ImportFrom):
             continue
         base = resolve_import(node.module, node.level, package)
-        if base is not None:
-            for alias in node.names:
-                if alias.name != "*":
-                    found[alias.asname or alias.name] = (base, alias.name)
+        if base is None:
+            continue
+        for alias in node.names:
+            if alias.name == "*":
+                found[STAR + base] = (base, "*")
+            else:
+                found[alias.asname or alias.name] = (base, alias.name)
     return found
 
 

@@ -20,6 +20,7 @@ This module must never import IPython.
 
 from __future__ import annotations
 
+import functools
 import linecache
 import os
 import sys
@@ -35,7 +36,13 @@ from ._execute import RerunRule, UserCodeError, compile_statement, run_statement
 from ._journal import MISSING, Journal
 from ._lines import shift_after, shift_lines
 from ._patch import Patcher, Replacement, migrate_instances
-from ._rebind import ImportTables, Namespace, rebind_imports
+from ._rebind import (
+    ImportTables,
+    Namespace,
+    add_star_exports,
+    exported_names,
+    rebind_imports,
+)
 from ._redefine import MustRun, Patched, UserCodeRaised, update_function
 from ._redefine_class import update_class
 from ._source import ParsedSource, Statement
@@ -138,12 +145,7 @@ class ModuleReload:
         try:
             steps.run_all()
             rebind_started = time.perf_counter()
-            changes = steps.identity_changes()
-            rebound = (
-                rebind_imports(self.name, changes, namespaces(), tables, steps.journal)
-                if changes
-                else []
-            )
+            rebound = self._rebind(steps, functools.cache(namespaces), tables)
             rebind_seconds = time.perf_counter() - rebind_started
         except BaseException as exc:
             steps.journal.rollback()
@@ -165,6 +167,20 @@ class ModuleReload:
             run_seconds=steps.run_seconds,
             rebind_seconds=rebind_seconds,
         )
+
+    def _rebind(
+        self, steps: _Steps, namespaces: Callable[[], list[Namespace]], tables: ImportTables
+    ) -> list[str]:
+        """Stage 7: imported names that now hold new objects, and star-exported new names."""
+        changes = steps.identity_changes()
+        journal = steps.journal
+        rebound = (
+            rebind_imports(self.name, changes, namespaces(), tables, journal) if changes else []
+        )
+        added = steps.newly_exported()
+        if added:
+            rebound += add_star_exports(self.name, added, namespaces(), tables, journal)
+        return rebound
 
     def _commit(self, steps: _Steps) -> None:
         steps.journal.commit()
@@ -294,12 +310,35 @@ class _Steps:
             kept = self.patcher.merge(target, after)
             if kept is not after:
                 namespace[bound] = kept
-            elif _was_defined_as(target, bound, self.module.__name__) and callable(after):
+            elif callable(after) and self._made_for(target, bound):
                 self.patcher.forward(target, after)
         if target is not MISSING and namespace.get(bound, MISSING) is target:
             rule.patched_in_place([bound])
         else:
             rule.rebound([bound])
+
+    def _made_for(self, target: object, bound: str) -> bool:
+        """Whether ``target`` is a function this module made for the name ``bound`` alone.
+
+        Then old references to it may forward to the new object: the module's function for
+        that name, or a wrapper its decorator made (``functools.wraps`` names it after the
+        function; a plain closure or lambda keeps its own name, but no other name holds it).
+        A function shared with other names (a registry's dispatcher) is never touched.
+        """
+        if type(target) is not types.FunctionType:
+            return False
+        assert isinstance(target, types.FunctionType)
+        if target.__module__ != self.module.__name__:
+            return False
+        if _was_defined_as(target, bound, self.module.__name__):
+            return True
+        return self._holders(target) == 1
+
+    def _holders(self, target: object) -> int:
+        """How many names held ``target`` before the reload."""
+        if self._bound_count is None:
+            self._bound_count = Counter(id(value) for value in self.initial.values())
+        return self._bound_count[id(target)]
 
     def _is_alias(self, target: object, index: int) -> bool:
         """Whether ``target`` was also bound to a name the statement ``index`` does not bind.
@@ -312,10 +351,8 @@ class _Steps:
         statement = self.diff.new.statements[index]
         if statement.kind != "statement" or not callable(target):
             return False
-        if self._bound_count is None:
-            self._bound_count = Counter(id(value) for value in self.initial.values())
         holders = sum(1 for name in statement.binds if self.initial.get(name, MISSING) is target)
-        return self._bound_count[id(target)] > holders
+        return self._holders(target) > holders
 
     def _shift(self, statement: Statement, delta: int) -> None:
         """Move the line numbers of an unchanged definition that moved."""
@@ -344,6 +381,11 @@ class _Steps:
             sys.modules[name] = module
         migrate_instances(self.patcher.replacements)
         self.patcher.commit()
+
+    def newly_exported(self) -> dict[str, Any]:
+        """The names ``from module import *`` binds now and did not before this reload."""
+        before = set(exported_names(self.initial))
+        return {n: v for n, v in exported_names(self.namespace).items() if n not in before}
 
     def identity_changes(self) -> dict[str, tuple[Any, Any]]:
         """``name -> (old, new)`` for the names now bound to a different object."""

@@ -14,6 +14,7 @@ import textwrap
 import pytest
 
 from hotreload_ext._source import (
+    STAR,
     ParsedSource,
     Statement,
     decode_source,
@@ -560,7 +561,7 @@ def test_from_imports_resolve_relative_imports() -> None:
     }
 
 
-def test_from_imports_skip_class_and_function_bodies_and_star() -> None:
+def test_from_imports_skip_class_and_function_bodies_and_record_a_star() -> None:
     tree = ast.parse(
         textwrap.dedent(
             """\
@@ -575,4 +576,8 @@ def test_from_imports_skip_class_and_function_bodies_and_star() -> None:
             """
         )
     )
-    assert from_imports(tree) == {"kept": ("m", "kept"), "conditional": ("m", "conditional")}
+    assert from_imports(tree) == {
+        STAR + "m": ("m", "*"),
+        "kept": ("m", "kept"),
+        "conditional": ("m", "conditional"),
+    }

@@ -1,0 +1,67 @@
+"""`from m import *` elsewhere follows edits of ``m`` as running the import again would."""
+
+from __future__ import annotations
+
+from hotreload_ext import Reloader
+from tests.conftest import ModuleFiles, check
+
+
+def test_star_imported_names_are_rebound_and_new_exports_appear(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    core, user = files.name("core"), files.name("user")
+    files.load(core, "X = 1\n\ndef f():\n    return 'f'\n\n_private = 1\n")
+    u = files.load(user, f"from {core} import *\n")
+    reloader.discover()
+    files.write(
+        core, "X = 2\n\ndef f():\n    return 'f'\n\ndef g():\n    return 'g'\n\n_hidden = 2\n"
+    )
+    check(reloader)
+    assert u.X == 2
+    assert u.g() == "g"
+    assert not hasattr(u, "_hidden"), "a private name is not exported by a star import"
+
+
+def test_dunder_all_decides_what_a_star_import_brings(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    core, user = files.name("allcore"), files.name("alluser")
+    files.load(core, "__all__ = ['X']\nX = 1\nY = 1\n")
+    u = files.load(user, f"from {core} import *\n")
+    reloader.discover()
+    files.write(core, "__all__ = ['X']\nX = 2\nY = 2\nZ = 2\n")
+    check(reloader)
+    assert u.X == 2
+    assert not hasattr(u, "Y")
+    assert not hasattr(u, "Z")
+    files.write(core, "__all__ = ['X', 'Z', 'W']\nX = 2\nY = 2\nZ = 3\nW = 4\n")
+    check(reloader)
+    assert (u.Z, u.W) == (3, 4)
+
+
+def test_a_name_rebound_since_the_star_import_is_left_alone(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    core, user = files.name("mine_core"), files.name("mine_user")
+    files.load(core, "X = 1\nY = 1\n")
+    u = files.load(user, f"from {core} import *\nY = 'mine'\n")
+    reloader.discover()
+    files.write(core, "X = 2\nY = 2\n")
+    check(reloader)
+    assert u.X == 2
+    assert u.Y == "mine"
+
+
+def test_a_package_re_exporting_with_a_star_passes_new_names_on(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    pkg = files.name("pkg")
+    files.write(pkg + ".__init__", "from .core import *\n")
+    files.write(pkg + ".core", "def f():\n    return 1\n\nLIMIT = 1\n")
+    user = files.name("consumer")
+    u = files.load(user, f"from {pkg} import *\n")
+    reloader.discover()
+    files.write(pkg + ".core", "def f():\n    return 1\n\ndef g():\n    return 2\n\nLIMIT = 5\n")
+    check(reloader)
+    assert u.g() == 2
+    assert u.LIMIT == 5
