@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import os
 import time
 from collections import deque
@@ -198,6 +199,9 @@ class Reloader:
             return
         order = self._plan(parsed)
         _lap(report.timings, "plan", clock)
+        # The edit may import a module created since the import system last listed its
+        # directory (within the same second, its cache would still say it is not there).
+        importlib.invalidate_caches()
         for name in order:
             self._reload(report, parsed[name])
         # A reload may import modules that did not exist before (a new sibling module).

@@ -21,6 +21,7 @@ import errno
 import os
 import stat as stat_module
 import struct
+import sys
 import time
 import types
 from collections.abc import Callable, Iterable
@@ -98,6 +99,8 @@ def stamp_or_none(path: str, stat: Callable[[str], os.stat_result] = os.stat) ->
 
 
 _MAX_FAILURE_FILES = 16
+# Where a missing module could appear: two paths per searched directory, the first ones only.
+_MAX_MISSING_PATHS = 24
 
 
 def files_in_failure(exc: BaseException, own: str) -> list[str]:
@@ -108,6 +111,7 @@ def files_in_failure(exc: BaseException, own: str) -> list[str]:
     then be tried again although its own file did not change. Chained exceptions count too.
     """
     found: dict[str, None] = {}
+    missing: dict[str, None] = {}
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
     while pending and len(found) < _MAX_FAILURE_FILES:
@@ -117,6 +121,8 @@ def files_in_failure(exc: BaseException, own: str) -> list[str]:
         seen.add(id(error))
         if isinstance(error, SyntaxError) and isinstance(error.filename, str):
             found[error.filename] = None
+        if type(error) is ModuleNotFoundError and isinstance(error.name, str):
+            missing.update(dict.fromkeys(_where_it_would_be(error.name)))
         traceback = error.__traceback__
         while traceback is not None:
             found[traceback.tb_frame.f_code.co_filename] = None
@@ -124,12 +130,34 @@ def files_in_failure(exc: BaseException, own: str) -> list[str]:
         pending += [error.__cause__, error.__context__]
     own_real = os.path.realpath(own)
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    return [
+    files = [
         path
         for path in list(found)[:_MAX_FAILURE_FILES]
         if os.path.isfile(path)
         and os.path.realpath(path) != own_real
         and not os.path.abspath(path).startswith(package)
+    ]
+    return files + list(missing)[:_MAX_MISSING_PATHS]
+
+
+def _where_it_would_be(name: str) -> list[str]:
+    """The files a missing module would be found in, were it created: ``x.py``, ``x/__init__.py``.
+
+    In each directory the import system would search: ``sys.path`` for a top-level module,
+    the parent package's ``__path__`` for a submodule. A failure waits on these paths like on
+    any other file, so creating the module retries it without the failing file being touched.
+    """
+    parent, _, leaf = name.rpartition(".")
+    if parent:
+        package = sys.modules.get(parent)
+        directories = list(getattr(package, "__path__", []) or [])
+    else:
+        directories = [entry or os.getcwd() for entry in sys.path if isinstance(entry, str)]
+    return [
+        os.path.join(directory, *candidate)
+        for directory in directories
+        if os.path.isdir(directory)
+        for candidate in ((leaf + ".py",), (leaf, "__init__.py"))
     ]
 
 

@@ -416,3 +416,19 @@ def test_autoreload_loaded_as_well_is_reported_once_and_in_status(
         assert "%autoreload" not in capsys.readouterr().out
     finally:
         shell.run_line_magic("autoreload", "0")
+
+
+def test_a_reload_waiting_on_a_missing_module_runs_when_the_module_is_created(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, helper = files.name("waits"), files.name("created_later")
+    files.write(name, "X = 1\n")
+    run(shell, f"import {name} as m")
+    files.write(name, f"from {helper} import VALUE\nX = VALUE\n")
+    capsys.readouterr()
+    run(shell, "m.X")
+    assert "ModuleNotFoundError" in capsys.readouterr().err
+    run(shell, "m.X")
+    assert "ModuleNotFoundError" not in capsys.readouterr().err, "said once"
+    files.write(helper, "VALUE = 3\n")
+    assert run(shell, "m.X") == 3

@@ -256,3 +256,37 @@ def test_a_rolled_back_reload_undoes_the_rebinding_of_imported_names(
     files.write(base, "LIMIT = 3\nraise RuntimeError('boom')\n")
     assert reloader.check().failed
     assert u.LIMIT == 2
+
+
+def test_a_reload_that_failed_on_a_missing_module_is_retried_when_it_appears(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("needs")
+    helper = files.name("helper")
+    m = files.load(name, "X = 1\n")
+    reloader.discover()
+    files.write(name, f"from {helper} import VALUE\nX = VALUE\n")
+    report = reloader.check()
+    assert [f.module for f in report.failed] == [name]
+    assert "ModuleNotFoundError" in report.failed[0].error
+    assert not reloader.check(), "the failure is reported once"
+    # The missing module is created; the failing file is not touched again.
+    files.write(helper, "VALUE = 42\n")
+    check(reloader)
+    assert m.X == 42
+
+
+def test_a_missing_submodule_is_retried_when_it_appears_in_its_package(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    pkg = files.name("pkgmiss")
+    files.package(pkg)
+    name = files.name("user_of_sub")
+    m = files.load(name, "X = 1\n")
+    files.load(pkg)
+    reloader.discover()
+    files.write(name, f"from {pkg}.sub import VALUE\nX = VALUE\n")
+    assert reloader.check().failed
+    files.write(pkg + ".sub", "VALUE = 7\n")
+    check(reloader)
+    assert m.X == 7
