@@ -20,6 +20,7 @@ This module must never import IPython.
 
 from __future__ import annotations
 
+import ast
 import functools
 import linecache
 import os
@@ -310,12 +311,30 @@ class _Steps:
             kept = self.patcher.merge(target, after)
             if kept is not after:
                 namespace[bound] = kept
+            elif self._renamed_class(target, after):
+                # `class NewName` plus `OldName = NewName`: what the old class made follows.
+                reason = f"renamed to {after.__qualname__}"
+                self.patcher.replacements.append(Replacement(old=target, new=after, reason=reason))
             elif callable(after) and self._made_for(target, bound):
                 self.patcher.forward(target, after)
         if target is not MISSING and namespace.get(bound, MISSING) is target:
             rule.patched_in_place([bound])
         else:
             rule.rebound([bound])
+
+    def _renamed_class(self, target: object, after: object) -> bool:
+        """Whether ``after`` is a new class of this module taking over a removed class's name."""
+        module = self.module.__name__
+        if not (issubclass(type(target), type) and issubclass(type(after), type)):
+            return False
+        assert isinstance(target, type)
+        assert isinstance(after, type)
+        if target.__module__ != module or after.__module__ != module:
+            return False
+        removed = {
+            s.node.name for s in self.diff.deleted_definitions() if isinstance(s.node, ast.ClassDef)
+        }
+        return target.__qualname__ in removed and after.__qualname__ not in removed
 
     def _made_for(self, target: object, bound: str) -> bool:
         """Whether ``target`` is a function this module made for the name ``bound`` alone.

@@ -313,3 +313,21 @@ def test_editing_the_dispatcher_and_removing_a_handler_leaves_no_stale_entry(
     files.write(name, edited)
     check(reloader)
     assert kinds(show) == kinds(fresh(files, edited).show) == ["int", "thing", "thing"]
+
+
+def test_a_renamed_class_kept_under_its_old_name_takes_its_instances(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("renamed")
+    m = files.load(name, "class OldName:\n    def hello(self):\n        return 'old'\n")
+    reloader.discover()
+    instance, old_class = m.OldName(), m.OldName
+    edited = "class NewName:\n    def hello(self):\n        return 'new'\n\nOldName = NewName\n"
+    files.write(name, edited)
+    report = reloader.check()
+    assert not report.failed
+    assert m.OldName is m.NewName
+    assert isinstance(instance, m.NewName)
+    assert instance.hello() == "new"
+    assert "renamed to NewName" in str(report.reloaded[0])
+    assert old_class is not m.NewName
