@@ -15,6 +15,7 @@ This module must never import IPython.
 from __future__ import annotations
 
 import fnmatch
+import importlib.machinery
 import importlib.util
 import itertools
 import os
@@ -35,10 +36,13 @@ from ._tracking import (
     UnstableFile,
     Watchlist,
     stamp_of,
+    stamp_or_none,
 )
 
 __all__ = ["Discoverer", "ModuleFilter", "changed_since_import"]
 
+# What compiled extension modules end with here (`.cpython-311-x86_64-linux-gnu.so`, `.pyd`).
+_EXTENSION_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
 _OWN_PACKAGES = ("hotreload_ext", "hotreload")
 
 
@@ -83,6 +87,19 @@ class ModuleFilter:
             return None
         path = vars(cast("types.ModuleType", module)).get("__file__")
         if not isinstance(path, str) or not path.endswith((".pyc", ".pyo")):
+            return None
+        return path if self._is_user_file(name, path) else None
+
+    def extension_path(self, name: str, module: object) -> str | None:
+        """The compiled extension (``.so``, ``.pyd``) a user module was loaded from, else None.
+
+        A Cython, pybind11, mypyc or cffi build of the user's own project: outside
+        site-packages, or in an editable install, as for source modules.
+        """
+        if not issubclass(type(module), types.ModuleType):
+            return None
+        path = vars(cast("types.ModuleType", module)).get("__file__")
+        if not isinstance(path, str) or not path.endswith(_EXTENSION_SUFFIXES):
             return None
         return path if self._is_user_file(name, path) else None
 
@@ -217,14 +234,23 @@ class Discoverer(Watchlist):
             if record is not None:
                 added.append(record)
             elif name not in self.tracked and name not in self._unwatchable_seen:
-                compiled = self.filter.sourceless_path(name, module)
-                if compiled is not None:
-                    self._unwatchable_seen.add(name)
-                    self.unwatchable.append(
-                        (name, f"loaded from {compiled} with no source file; it cannot be reloaded")
-                    )
+                self._note_unwatchable(name, module)
         self.store.flush()
         return added
+
+    def _note_unwatchable(self, name: str, module: object) -> None:
+        """A user module with no source: said once; a compiled extension's file is watched."""
+        extension = self.filter.extension_path(name, module)
+        if extension is not None:
+            self._unwatchable_seen.add(name)
+            self.extensions[name] = (extension, stamp_or_none(extension, self._stat))
+            return
+        compiled = self.filter.sourceless_path(name, module)
+        if compiled is not None:
+            self._unwatchable_seen.add(name)
+            self.unwatchable.append(
+                (name, f"loaded from {compiled} with no source file; it cannot be reloaded")
+            )
 
     def _names_since(self, count: int, last: str | None, last_module: object) -> list[str]:
         """The registry's names added since the last call: all of them after a removal.

@@ -188,6 +188,8 @@ class Reloader:
         report.checked = len(self.watcher.tracked)
         report.notices += [ModuleNotice(p.tracked.name, p.message) for p in problems]
         report.notices += [ModuleNotice(n, m) for n, m in self.watcher.take_unwatchable()]
+        if self.watcher.extensions:
+            report.notices += [ModuleNotice(n, m) for n, m in self.watcher.take_rebuilt()]
         if not changes:
             return
         from ._transaction import ModuleReload

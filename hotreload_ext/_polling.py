@@ -39,6 +39,11 @@ from ._tracking import (
 
 __all__ = ["Poller"]
 
+_REBUILT = (
+    "the compiled extension {path} was rebuilt; a compiled module cannot be loaded again into "
+    "a running process: restart the kernel (and the session's Dask workers, if any) to use it"
+)
+
 _EMPTY_DIGEST = digest_bytes(b"")
 
 # A directory holding at least this many watched files gets an open handle, and its files are
@@ -212,6 +217,22 @@ class Poller(Watchlist):
             if change is not None:
                 changes.append(change)
         return changes, problems
+
+    def take_rebuilt(self) -> list[tuple[str, str]]:
+        """``(module, what to do)`` for compiled extension modules rebuilt since the last call.
+
+        A rebuilt ``.so`` cannot be loaded into a running process (CPython loads an extension
+        module once), so it is said once per rebuild; a ``.py`` module that imports it and
+        changed is still reloaded.
+        """
+        found: list[tuple[str, str]] = []
+        for name, (path, stamp) in list(self.extensions.items()):
+            now = stamp_or_none(path, self._stat)
+            if now is None or now == stamp:
+                continue
+            self.extensions[name] = (path, now)
+            found.append((name, _REBUILT.format(path=path)))
+        return found
 
     @staticmethod
     def _moved(tracked: TrackedModule, result: os.stat_result, forced: set[str]) -> bool:

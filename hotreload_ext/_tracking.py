@@ -401,6 +401,9 @@ class Watchlist:
         self._stat = stat
         self._read = read
         self.store = SourceStore()
+        # User modules that are compiled extensions: their file, and its stamp when last seen.
+        # They cannot be reloaded; a rebuild is said once (polling's take_rebuilt).
+        self.extensions: dict[str, tuple[str, Stamp | None]] = {}
         # Counts changes to the set of tracked modules, so derived data (the directories a
         # change notifier watches, the path index) is rebuilt only when it moved.
         self.generation = 0

@@ -432,3 +432,60 @@ def test_a_reload_waiting_on_a_missing_module_runs_when_the_module_is_created(
     assert "ModuleNotFoundError" not in capsys.readouterr().err, "said once"
     files.write(helper, "VALUE = 3\n")
     assert run(shell, "m.X") == 3
+
+
+EXTENSION_C = """
+#include <Python.h>
+static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "%(name)s", NULL, -1, NULL};
+PyMODINIT_FUNC PyInit_%(name)s(void) {
+    PyObject *m = PyModule_Create(&def);
+    if (m) PyModule_AddIntConstant(m, "VERSION", %(version)d);
+    return m;
+}
+"""
+
+
+def _build_extension(directory: Path, name: str, version: int) -> Path:
+    """Compile a tiny C extension module ``name`` into ``directory``; skip without a compiler."""
+    import shutil
+    import subprocess
+    import sysconfig
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build an extension module")
+    source = directory / f"{name}.c"
+    source.write_text(EXTENSION_C % {"name": name, "version": version})
+    target = directory / (name + str(sysconfig.get_config_var("EXT_SUFFIX")))
+    include = sysconfig.get_paths()["include"]
+    building = target.with_suffix(".tmp")
+    subprocess.run(
+        [compiler, "-shared", "-fPIC", f"-I{include}", str(source), "-o", str(building)],
+        check=True,
+        capture_output=True,
+    )
+    # As build tools do: write beside it, then move into place (a new inode).
+    os.replace(building, target)
+    return target
+
+
+def test_a_rebuilt_compiled_extension_is_reported_once_and_its_importer_still_reloads(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ext_name, user = files.name("fast"), files.name("uses_fast")
+    _build_extension(files.root, ext_name, 1)
+    files.write(user, f"import {ext_name}\n\ndef version():\n    return {ext_name}.VERSION\n")
+    run(shell, f"import {user} as m")
+    assert run(shell, "m.version()") == 1
+    capsys.readouterr()
+
+    _build_extension(files.root, ext_name, 2)
+    (files.root / f"{ext_name}.pyi").write_text("VERSION: int\n")  # a stub never triggers
+    files.write(user, f"import {ext_name}\n\ndef version():\n    return {ext_name}.VERSION * 10\n")
+    assert run(shell, "m.version()") == 10, "the .py module is reloaded; the old build runs"
+    captured = capsys.readouterr()
+    assert captured.err.count("was rebuilt") == 1
+    assert ext_name in captured.err
+    assert "restart the kernel" in captured.err
+    run(shell, "1")
+    assert "was rebuilt" not in capsys.readouterr().err, "said once per rebuild"
