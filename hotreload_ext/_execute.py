@@ -133,8 +133,10 @@ class RerunRule:
             self.diff.whole_module is None
             and index in self.diff.changed
             and not self.depends_on_changes(statement)
-            # A registry made again must be a new object, not the old one with a new body.
+            # A registry made again must be a new object, not the old one with a new body, and
+            # a definition must register into it again.
             and self.rebuild.isdisjoint(statement.binds)
+            and not self.registers_again(index)
         )
 
     def is_final_binding(self, name: str, index: int) -> bool:

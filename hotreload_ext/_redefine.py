@@ -84,40 +84,42 @@ def update_function(
     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     if header_key(old.node) != header_key(node):
         return MustRun("its decorators or signature changed")
-    found = _find_live_function(old, new, namespace, source.filename)
-    if found is None:
+    found = _find_live_functions(old, new, namespace, source.filename)
+    if not found:
         return MustRun("the decorated object does not expose the function it wraps")
-    raw, wrappers = found
-    old_doc = raw.__doc__
-    new_raw = _make_raw_function(node, source, namespace)
-    kept = patcher.merge(raw, new_raw)
-    if kept is not raw:
-        return MustRun("the new function cannot be merged into the old one")
-    refresh_wrappers(wrappers, raw, old_doc, patcher)
+    for raw, wrappers in found:
+        old_doc = raw.__doc__
+        # One new function per old one: the patcher maps each new object to one old object.
+        new_raw = _make_raw_function(node, source, namespace)
+        if patcher.merge(raw, new_raw) is not raw:
+            return MustRun("the new function cannot be merged into the old one")
+        refresh_wrappers(wrappers, raw, old_doc, patcher)
     return Patched("body patched in place; decorators not re-run")
 
 
-def _find_live_function(
+def _find_live_functions(
     old: Statement, new: Statement, namespace: dict[str, Any], filename: str
-) -> tuple[types.FunctionType, list[Any]] | None:
-    """The raw function ``old`` made, in the object its name holds or in what its decorators use.
+) -> list[tuple[types.FunctionType, list[Any]]]:
+    """The raw functions ``old`` made: in the object its name holds, and where it registered.
 
     A definition that shares its name with a later one (handlers all called ``_``) is no longer
     bound to its name: the object its decorator registered it with (``show`` in
-    ``@show.register(int)``, a registry) still holds it.
+    ``@show.register(int)``, a registry) still holds it. After a registry was made again, the
+    name and the registry may hold two function objects of the one definition: both are
+    patched.
     """
     node = new.node
     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     span = (old.lineno, old.end_lineno)
+    found: dict[int, tuple[types.FunctionType, list[Any]]] = {}
     live = namespace.get(node.name, MISSING)
-    found = find_raw_function(live, node.name, filename, span) if live is not MISSING else None
-    for root in sorted(registries(new, namespace)):
-        if found is not None:
-            break
-        holder = namespace.get(root, MISSING)
-        if holder is not MISSING:
-            found = find_raw_function(holder, node.name, filename, span, containers=True)
-    return found
+    roots = [(live, False)] if live is not MISSING else []
+    roots += [(namespace[r], True) for r in sorted(registries(new, namespace)) if r in namespace]
+    for root, containers in roots:
+        result = find_raw_function(root, node.name, filename, span, containers=containers)
+        if result is not None:
+            found.setdefault(id(result[0]), result)
+    return list(found.values())
 
 
 def refresh_wrappers(

@@ -18,7 +18,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from ._diff import ModuleDiff
+from ._diff import ModuleDiff, header_key
 from ._source import Statement
 
 __all__ = ["registrations", "registries"]
@@ -76,8 +76,12 @@ def registrations(
         counterpart = old[origin] if origin is not None else None
         if counterpart is None and not state.isdisjoint(later):
             touched.append(state)  # added before a registration that stays
-        elif counterpart is not None and _decorators(counterpart) != _decorators(new[index]):
-            touched += [state, where(counterpart)]  # registered under another key
+        elif counterpart is not None and header_key(counterpart.node) != header_key(
+            new[index].node
+        ):
+            # Its decorators or signature changed: it registers anew (maybe under another key,
+            # `@show.register` reads the annotation), and the old entry must go.
+            touched += [state, where(counterpart)]
         elif origin is not None and origin > previous.get(state, origin):
             touched.append(state)  # moved past a registration into the same registry
         if origin is not None:
@@ -119,5 +123,5 @@ def _made_here(statements: tuple[Statement, ...]) -> set[str]:
     }
 
 
-def _decorators(statement: Statement) -> list[str]:
-    return [ast.dump(d) for d in getattr(statement.node, "decorator_list", [])]
+def _header_changed(old: Statement, new: Statement) -> bool:
+    return header_key(old.node) != header_key(new.node)
