@@ -61,11 +61,32 @@ class RerunRule:
         self.diff = diff
         self.redefined: set[str] = set(diff.deleted_names)
         self.kept: set[str] = set()
-        self._registers, self.rebuild = registrations(diff, namespace)
         statements = diff.new.statements
         self._last_binder = {n: i for i, s in enumerate(statements) for n in s.binds}
         old = diff.old.statements if diff.old is not None else ()
         self._old_last_binder = {n: i for i, s in enumerate(old) for n in s.binds}
+        self._readers: dict[str, list[int]] = {}
+        for index, statement in enumerate(statements):
+            for name in statement.reads:
+                self._readers.setdefault(name, []).append(index)
+        self._takes_over = self._new_last_binders()
+        self._registers, self.rebuild = registrations(diff, namespace, self._takes_over)
+
+    def _new_last_binders(self) -> set[int]:
+        """Unchanged statements that are now the last to bind a name another one bound last.
+
+        The one of two handlers called ``_`` that remains after the last was removed: the
+        name must hold what it makes, which only running it gives.
+        """
+        if self.diff.old is None:
+            return set()
+        return {
+            index
+            for name, index in self._last_binder.items()
+            if (origin := self.diff.origin(index)) is not None
+            and index not in self.diff.changed
+            and origin != self._old_last_binder.get(name)
+        }
 
     def must_run(self, index: int, statement: Statement) -> bool:
         """Whether ``statement`` (at ``index`` of the new source) runs in this reload."""
@@ -75,6 +96,7 @@ class RerunRule:
             or self.depends_on_changes(statement)
             or not (self.redefined | self.kept | self.rebuild).isdisjoint(statement.binds)
             or self.registers_again(index)
+            or index in self._takes_over
         )
 
     def registers_again(self, index: int) -> bool:
@@ -82,12 +104,14 @@ class RerunRule:
         return not self.rebuild.isdisjoint(self._registers.get(index, ()))
 
     def may_restore(self, index: int, statement: Statement) -> bool:
-        """Whether the statement need not run: it would only bind again what it bound before.
+        """Whether the statement need not run: running it would only bind again what it did.
 
         That is an unchanged statement that must run only because an earlier statement of
-        this reload bound one of its names to a new object, and that was and still is the
-        last to bind each such name: its value is the one it made at the last run (the
-        third of three handlers all named ``_`` after the first one changed).
+        this reload bound one of its names to a new object. For each such name it is either
+        the last to bind it, as before (the name gets back the object it made at the last
+        run: the third of three handlers all named ``_`` after the first one changed), or a
+        later statement binds the name again and nothing reads it in between (its value
+        would be overwritten unseen, and running it would register a handler twice).
         """
         if (
             self.diff.whole_module is not None
@@ -95,10 +119,17 @@ class RerunRule:
             or self.depends_on_changes(statement)
             or not (self.kept | self.rebuild).isdisjoint(statement.binds)
             or self.registers_again(index)
+            or index in self._takes_over
         ):
             return False
         stale = statement.binds & self.redefined
-        return bool(stale) and all(self.continues_binding(n, index) for n in stale)
+        return bool(stale) and all(self._rebinding_is_moot(n, index) for n in stale)
+
+    def _rebinding_is_moot(self, name: str, index: int) -> bool:
+        last = self._last_binder.get(name, index)
+        if last == index:
+            return self.continues_binding(name, index)
+        return not any(index < reader <= last for reader in self._readers.get(name, ()))
 
     def continues_binding(self, name: str, index: int) -> bool:
         """Whether statement ``index`` is the new version of the old last binder of ``name``.

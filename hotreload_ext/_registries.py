@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._diff import ModuleDiff, header_key
@@ -48,9 +48,12 @@ def registries(statement: Statement, namespace: Mapping[str, Any]) -> frozenset[
 
 
 def registrations(
-    diff: ModuleDiff, namespace: Mapping[str, Any]
+    diff: ModuleDiff, namespace: Mapping[str, Any], rerun: Iterable[int] = ()
 ) -> tuple[dict[int, frozenset[str]], set[str]]:
     """Where each new statement registers, and the registries to make again.
+
+    ``rerun``: unchanged statements that must run again all the same; what they register in
+    is made again too, or they would register twice.
 
     Only objects this module makes count: an imported decorator's registry lives in its own
     module, which this reload does not run.
@@ -65,6 +68,7 @@ def registrations(
 
     registers = {i: found for i, s in enumerate(new) if (found := where(s))}
     touched = [where(s) for s in diff.deleted_definitions()]
+    touched += [registers[i] for i in rerun if i in registers]
     # A decorator whose own code changed registers differently: all it registered, again.
     last = {name: i for i, s in enumerate(new) for name in s.binds}
     edited = {name for name, i in last.items() if i in diff.changed}

@@ -222,21 +222,25 @@ class _Steps:
             namespace["__doc__"] = new.docstring
         moved = dict(self.diff.moved)
         for index, statement in enumerate(new.statements):
-            restored = self.rule.may_restore(index, statement) and self._restore(statement)
+            restored = self.rule.may_restore(index, statement) and self._restore(index, statement)
             if not restored and self.rule.must_run(index, statement):
                 self._statement(index, statement)
             elif index in moved:
                 self._shift(statement, moved[index])
         self._finish()
 
-    def _restore(self, statement: Statement) -> bool:
-        """Bind the statement's names back to what it made before, instead of running it."""
+    def _restore(self, index: int, statement: Statement) -> bool:
+        """Bind the statement's names back to what it made before, instead of running it.
+
+        Only the names it binds last: a later statement binds the others again anyway.
+        """
         stale = statement.binds & self.rule.redefined
-        if any(name not in self.initial for name in stale):
+        last = {name for name in stale if self.rule.is_final_binding(name, index)}
+        if any(name not in self.initial for name in last):
             return False
-        for name in stale:
+        for name in last:
             self.namespace[name] = self.initial[name]
-        self.rule.restored(stale)
+        self.rule.restored(last)
         return True
 
     def _statement(self, index: int, statement: Statement) -> None:
