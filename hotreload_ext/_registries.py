@@ -14,6 +14,7 @@ This module must never import IPython.
 from __future__ import annotations
 
 import ast
+import dis
 import types
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,26 +26,47 @@ __all__ = ["registrations", "registries"]
 
 
 def registries(statement: Statement, namespace: Mapping[str, Any]) -> frozenset[str]:
-    """The module-level objects a definition's decorators may have registered it in.
+    """The module-level state a statement may have written to: registries and counters.
 
-    An object a decorator expression uses (``show`` in ``@show.register(int)``, ``REG`` in
-    ``@REG.add``), or, for a decorator that is a plain function of this module, the data its
-    code reads (``HANDLERS`` in ``def register(f): HANDLERS.append(f)``). Modules and classes
-    are not registries here; nor is a decorator factory that keeps nothing (``def tag(label)``).
+    For a definition, what its decorators may have registered it in: an object a decorator
+    expression uses (``show`` in ``@show.register(int)``, ``REG`` in ``@REG.add``), or, for a
+    decorator that is a plain function of this module, the data its code reads (``HANDLERS``
+    in ``def register(f): HANDLERS.append(f)``) or assigns (``global COUNT``). For any other
+    statement, the globals the module's functions it calls assign (``tick()`` with ``global
+    TICKS`` inside). Modules and classes are not state here; nor is a decorator factory that
+    keeps nothing (``def tag(label)``).
     """
     names: set[str] = set()
-    for name in statement.decorator_names:
-        if name not in namespace:
-            continue
+    if statement.kind != "statement":
+        for name in statement.decorator_names & namespace.keys():
+            value = namespace[name]
+            kind = type(value)
+            if kind is types.ModuleType or issubclass(kind, type):
+                continue
+            if kind is types.FunctionType and value.__globals__ is namespace:
+                names |= _data_read_by(value.__code__, namespace)
+                names |= _globals_assigned_by(value.__code__) & namespace.keys()
+            else:
+                names.add(name)
+        return frozenset(names)
+    for name in statement.uses & namespace.keys():
         value = namespace[name]
-        kind = type(value)
-        if kind is types.ModuleType or issubclass(kind, type):
-            continue
-        if kind is types.FunctionType and value.__globals__ is namespace:
-            names |= _data_read_by(value.__code__, namespace)
-        else:
-            names.add(name)
+        if type(value) is types.FunctionType and value.__globals__ is namespace:
+            names |= _globals_assigned_by(value.__code__) & namespace.keys()
     return frozenset(names)
+
+
+def _globals_assigned_by(code: types.CodeType) -> set[str]:
+    """Names a code object (and those nested in it) assigns or deletes as globals."""
+    found = {
+        str(op.argval)
+        for op in dis.get_instructions(code)
+        if op.opname in ("STORE_GLOBAL", "DELETE_GLOBAL")
+    }
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found |= _globals_assigned_by(const)
+    return found
 
 
 def registrations(
@@ -62,17 +84,19 @@ def registrations(
     made = _made_here(new) | _made_here(old)
 
     def where(statement: Statement) -> frozenset[str]:
-        if not statement.decorator_names:
+        if statement.kind != "statement" and not statement.decorator_names:
             return frozenset()
         return registries(statement, namespace) & made
 
     registers = {i: found for i, s in enumerate(new) if (found := where(s))}
     touched = [where(s) for s in diff.deleted_definitions()]
+    touched += [where(s) for s in diff.removed if s.kind == "statement"]
     touched += [registers[i] for i in rerun if i in registers]
-    # A decorator whose own code changed registers differently: all it registered, again.
+    # A decorator (or a called function) whose own code changed writes differently: all it
+    # wrote, again.
     last = {name: i for i, s in enumerate(new) for name in s.binds}
     edited = {name for name, i in last.items() if i in diff.changed}
-    touched += [registers[i] for i in registers if not edited.isdisjoint(new[i].decorator_names)]
+    touched += [registers[i] for i in registers if not edited.isdisjoint(_callees(new[i]))]
     previous: dict[frozenset[str], int] = {}
     later: set[str] = set()
     for index in sorted(registers, reverse=True):
@@ -129,3 +153,8 @@ def _made_here(statements: tuple[Statement, ...]) -> set[str]:
 
 def _header_changed(old: Statement, new: Statement) -> bool:
     return header_key(old.node) != header_key(new.node)
+
+
+def _callees(statement: Statement) -> frozenset[str]:
+    """The names whose code writes the state a statement registers in."""
+    return statement.decorator_names if statement.kind != "statement" else statement.uses

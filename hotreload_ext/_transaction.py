@@ -411,13 +411,16 @@ class _Steps:
         return {n: v for n, v in exported_names(self.namespace).items() if n not in before}
 
     def identity_changes(self) -> dict[str, tuple[Any, Any]]:
-        """``name -> (old, new)`` for the names now bound to a different object."""
+        """``name -> (old, new)`` for the names now bound to a different object.
+
+        Every name, not only those the statements that ran bound: a function they called may
+        have rebound a global (``global TICKS``).
+        """
         namespace, initial = self.namespace, self.initial
-        names = self.rule.redefined | self.rule.kept
         return {
-            n: (initial[n], namespace[n])
-            for n in names
-            if n in initial and n in namespace and namespace[n] is not initial[n]
+            n: (before, after)
+            for n, before in initial.items()
+            if (after := namespace.get(n, MISSING)) is not MISSING and after is not before
         }
 
 
