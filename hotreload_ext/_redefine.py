@@ -22,7 +22,7 @@ import ast
 import copy
 import functools
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "Patched",
     "UserCodeRaised",
     "exec_statements",
+    "find_made_by",
     "find_raw_function",
     "identity",
     "identity_decorated",
@@ -119,6 +120,34 @@ def _find_live_functions(
         result = find_raw_function(root, node.name, filename, span, containers=containers)
         if result is not None:
             found.setdefault(id(result[0]), result)
+    return list(found.values())
+
+
+def find_made_by(
+    statement: Statement,
+    span: tuple[int, int],
+    values: Mapping[str, Any],
+    namespace: Mapping[str, Any],
+    filename: str,
+    *,
+    through_name: bool = True,
+) -> list[types.FunctionType]:
+    """The raw functions the ``def`` ``statement`` made when it stood at lines ``span``.
+
+    Searched in what ``values`` binds to its name (unless not ``through_name``) and to the
+    registries its decorators fill (worked out from the live ``namespace``); ``values`` may
+    be the namespace as it was before the reload.
+    """
+    node = statement.node
+    assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    name = node.name
+    roots = [(values[name], False)] if name in values and through_name else []
+    roots += [(values[r], True) for r in sorted(registries(statement, namespace)) if r in values]
+    found: dict[int, types.FunctionType] = {}
+    for root, containers in roots:
+        result = find_raw_function(root, name, filename, span, containers=containers)
+        if result is not None:
+            found.setdefault(id(result[0]), result[0])
     return list(found.values())
 
 

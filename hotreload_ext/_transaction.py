@@ -44,7 +44,14 @@ from ._rebind import (
     exported_names,
     rebind_imports,
 )
-from ._redefine import MustRun, Patched, UserCodeRaised, update_function
+from ._redefine import (
+    MustRun,
+    Patched,
+    UserCodeRaised,
+    find_made_by,
+    find_raw_function,
+    update_function,
+)
 from ._redefine_class import update_class
 from ._source import ParsedSource, Statement
 from ._tracking import Change, files_in_failure
@@ -209,6 +216,8 @@ class _Steps:
         self._bound_count: Counter[int] | None = None
         self.reran: list[str] = []
         self.run_seconds = 0.0
+        # index -> functions the definition made last time, held by a registry (not its name).
+        self._previous: dict[int, list[types.FunctionType]] = {}
 
     def run_all(self) -> None:
         """Run and merge what the rule picks, then finish; every change journaled."""
@@ -221,6 +230,7 @@ class _Steps:
         if new.docstring_known and namespace.get("__doc__") != new.docstring:
             namespace["__doc__"] = new.docstring
         moved = dict(self.diff.moved)
+        self._remember_previous()
         for index, statement in enumerate(new.statements):
             restored = self.rule.may_restore(index, statement) and self._restore(index, statement)
             if not restored and self.rule.must_run(index, statement):
@@ -262,8 +272,52 @@ class _Steps:
         run_statement(statement, code, self.namespace)
         self.run_seconds += time.perf_counter() - clock
         self.reran.append(f"{line} ({outcome.reason})" if outcome is not None else line)
+        self._forward_registered(index, statement)
         for bound in statement.binds:
             self._merge(bound, index, before[bound])
+
+    def _forward_registered(self, index: int, statement: Statement) -> None:
+        """Old functions of a re-run ``def`` held elsewhere than its name now call the new one.
+
+        A handler registered before (in a registry made again, or one that no longer holds
+        it) may still be referenced by the user: it forwards to the function the statement
+        just made, so it follows this edit and every later one.
+        """
+        previous = self._previous.get(index, ())
+        if not previous:
+            return
+        span = (statement.lineno, statement.end_lineno)
+        filename = self.diff.new.filename
+        new = find_made_by(statement, span, self.namespace, self.namespace, filename)
+        if len(new) != 1:
+            return
+        for function in previous:
+            if function is not new[0]:
+                self.patcher.forward(function, new[0])
+
+    def _remember_previous(self) -> None:
+        """The functions each ``def`` that may run again made last time, before any runs.
+
+        Made again, a registry no longer holds them, so they are found now (see
+        :meth:`_forward_registered`); the one its name holds is merged, not forwarded.
+        """
+        diff, old = self.diff, self.diff.old
+        if old is None or diff.whole_module is not None:
+            return
+        filename = diff.new.filename
+        for index, statement in enumerate(diff.new.statements):
+            origin = diff.origin(index)
+            if statement.kind != "def" or origin is None:
+                continue
+            if index not in diff.changed and not self.rule.registers_again(index):
+                continue
+            before = old.statements[origin]
+            span = (before.lineno, before.end_lineno)
+            args = (before, span, self.initial, self.namespace, filename)
+            registered = find_made_by(*args, through_name=False)
+            # What the name holds (and wraps) is merged with the new version instead.
+            in_name = self._found_through_name(before, span)
+            self._previous[index] = [f for f in registered if id(f) not in in_name]
 
     def _update_in_place(self, index: int, statement: Statement) -> Patched | MustRun | None:
         """Try to give a changed definition its new body without running its header again.
@@ -377,12 +431,28 @@ class _Steps:
         holders = sum(1 for name in statement.binds if self.initial.get(name, MISSING) is target)
         return self._holders(target) > holders
 
+    def _found_through_name(self, statement: Statement, span: tuple[int, int]) -> set[int]:
+        """Ids of the functions the ``def`` made that its name held before the reload."""
+        node = statement.node
+        assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        held = self.initial.get(node.name, MISSING)
+        if held is MISSING:
+            return set()
+        found = find_raw_function(held, node.name, self.diff.new.filename, span)
+        return {id(found[0])} if found is not None else set()
+
     def _shift(self, statement: Statement, delta: int) -> None:
-        """Move the line numbers of an unchanged definition that moved."""
+        """Move the line numbers of an unchanged definition that moved.
+
+        Also of the functions it registered that its name no longer holds (handlers called
+        ``_``): their lines must stay right for tracebacks and for finding them next time.
+        """
         span = (statement.lineno - delta, statement.end_lineno - delta)
         filename, name = self.diff.new.filename, self.module.__name__
-        for bound in statement.binds:
-            value = self.namespace.get(bound, MISSING)
+        values = [self.namespace.get(bound, MISSING) for bound in statement.binds]
+        if statement.kind == "def" and statement.decorator_names:
+            values += find_made_by(statement, span, self.namespace, self.namespace, filename)
+        for value in values:
             if value is not MISSING:
                 shift_lines(value, name, filename, span, delta, self.journal)
 
