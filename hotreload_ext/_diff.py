@@ -210,10 +210,10 @@ def _pair_definitions(
     Definitions are matched by kind and name, and then by their place among the same-named
     siblings, never by name alone:
 
-    1. the last definition of a name (the one the module binds, whose object old references
-       hold) with the old last one;
-    2. then those whose header (decorators, signature, bases) is unchanged, in source order;
-    3. then the rest, in source order.
+    1. those whose header (decorators, signature, bases) is unchanged: first the last
+       definition of a name (the one the module binds, whose object old references hold) with
+       the old last one, then the others in source order;
+    2. then the rest the same way: the last with the last, the others in source order.
 
     Several handlers all named ``_`` (``singledispatch``, a registry, ``typing.overload``) are
     so told apart: adding, editing or removing one of them affects exactly that one. A
@@ -225,24 +225,34 @@ def _pair_definitions(
         if key is not None:
             olds.setdefault(key, []).append(index)
     keyed = [(i, key) for i in changed if (key := _definition_key(new[i])) is not None]
-    old_last = _last_binders(old)
-    new_last = _last_binders(new)
+    old_last, new_last = _last_binders(old), _last_binders(new)
     pairs: dict[int, int] = {}
-    for index, key in keyed:
-        last = old_last.get(key[1])
-        if new_last.get(key[1]) == index and last in olds.get(key, []):
-            pairs[index] = last
-            olds[key].remove(last)
-    for same_header in (True, False):
+
+    def pair_last(same_header: bool) -> None:
+        for index, key in keyed:
+            last = old_last.get(key[1])
+            candidates = olds.get(key, [])
+            if index in pairs or new_last.get(key[1]) != index or last not in candidates:
+                continue
+            if not same_header or header_key(old[last].node) == header_key(new[index].node):
+                pairs[index] = last
+                candidates.remove(last)
+
+    def pair_in_order(same_header: bool) -> None:
         for index, key in keyed:
             candidates = olds.get(key, [])
             if index in pairs or not candidates:
                 continue
             header = header_key(new[index].node)
-            fits = [i for i in candidates if header_key(old[i].node) == header or not same_header]
+            fits = [i for i in candidates if not same_header or header_key(old[i].node) == header]
             if fits:
                 pairs[index] = fits[0]
                 candidates.remove(fits[0])
+
+    pair_last(same_header=True)
+    pair_in_order(same_header=True)
+    pair_last(same_header=False)
+    pair_in_order(same_header=False)
     return pairs
 
 

@@ -73,10 +73,11 @@ class RerunRule:
         self._registers, self.rebuild = registrations(diff, namespace, self._takes_over)
 
     def _new_last_binders(self) -> set[int]:
-        """Unchanged statements that are now the last to bind a name another one bound last.
+        """Statements that are now the last to bind a name another one bound last.
 
         The one of two handlers called ``_`` that remains after the last was removed: the
-        name must hold what it makes, which only running it gives.
+        name must hold what it makes, which only running it gives (not patching it in place,
+        which leaves the name to the removed one).
         """
         if self.diff.old is None:
             return set()
@@ -84,7 +85,6 @@ class RerunRule:
             index
             for name, index in self._last_binder.items()
             if (origin := self.diff.origin(index)) is not None
-            and index not in self.diff.changed
             and origin != self._old_last_binder.get(name)
         }
 
@@ -168,6 +168,7 @@ class RerunRule:
             # a definition must register into it again.
             and self.rebuild.isdisjoint(statement.binds)
             and not self.registers_again(index)
+            and index not in self._takes_over
         )
 
     def is_final_binding(self, name: str, index: int) -> bool:
