@@ -99,6 +99,10 @@ class RerunRule:
             or index in self._takes_over
         )
 
+    def state_written(self) -> set[str]:
+        """Every registry or global the module's statements write through what they call."""
+        return {name for state in self._registers.values() for name in state} | self.rebuild
+
     def registers_again(self, index: int) -> bool:
         """Whether the statement's decorators register it in a registry made again."""
         return not self.rebuild.isdisjoint(self._registers.get(index, ()))

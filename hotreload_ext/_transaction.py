@@ -477,20 +477,30 @@ class _Steps:
 
     def newly_exported(self) -> dict[str, Any]:
         """The names ``from module import *`` binds now and did not before this reload."""
-        before = set(exported_names(self.initial))
-        return {n: v for n, v in exported_names(self.namespace).items() if n not in before}
+        namespace, initial = self.namespace, self.initial
+        if namespace.get("__all__", MISSING) is initial.get("__all__", MISSING):
+            # The export rule did not change: only names bound for the first time can be new
+            # (a set difference of keys, not a pass over a namespace of thousands of names).
+            added = namespace.keys() - initial.keys()
+            exported = exported_names({"__all__": namespace.get("__all__")} | dict.fromkeys(added))
+            return {n: namespace[n] for n in exported if n in added}
+        before = set(exported_names(initial))
+        return {n: v for n, v in exported_names(namespace).items() if n not in before}
 
     def identity_changes(self) -> dict[str, tuple[Any, Any]]:
         """``name -> (old, new)`` for the names now bound to a different object.
 
-        Every name, not only those the statements that ran bound: a function they called may
-        have rebound a global (``global TICKS``).
+        The names the statements that ran bound, and the module state the functions they
+        called assign (``global TICKS`` inside ``tick()``).
         """
         namespace, initial = self.namespace, self.initial
+        names = self.rule.redefined | self.rule.kept | self.rule.state_written()
         return {
             n: (before, after)
-            for n, before in initial.items()
-            if (after := namespace.get(n, MISSING)) is not MISSING and after is not before
+            for n in names
+            if (before := initial.get(n, MISSING)) is not MISSING
+            and (after := namespace.get(n, MISSING)) is not MISSING
+            and after is not before
         }
 
 
