@@ -46,6 +46,8 @@ class Extension:
         self.magics: object = None
         # Whether the user was told that %autoreload is on as well (once per session).
         self.autoreload_reported = False
+        registry = getattr(getattr(shell, "magics_manager", None), "registry", None)
+        self._magics_registry: dict[str, object] = registry if isinstance(registry, dict) else {}
         # `from m import NAME` statements the user runs in cells, so NAME can follow reloads.
         self.user_namespace = self.reloader.follow_namespace("the user namespace", shell.user_ns)
         self.settings.observe(self._patterns_changed, names=["watch", "exclude"])
@@ -56,7 +58,8 @@ class Extension:
     # --- hooks -------------------------------------------------------------------------------
     def pre_run_cell(self, info: object = None) -> None:
         """Before every cell: reload what changed (the boundary: never raises)."""
-        if not self.autoreload_reported:
+        # One dict lookup per cell (the idle cell costs microseconds) until it was said.
+        if not self.autoreload_reported and "AutoreloadMagics" in self._magics_registry:
             self._guard(self.report_autoreload)
         if self.settings.enabled:
             self.run_check()
