@@ -91,7 +91,8 @@ class Extension:
         """Check now, print the report, never raise (except in strict mode)."""
         report = self._guard(lambda: self.reloader.check(force))
         if report is not None:
-            self.internal_errors += [error.exception for error in report.internal]
+            if report.internal:
+                self.internal_errors += [error.exception for error in report.internal]
             self.emit(report)
         return report
 
