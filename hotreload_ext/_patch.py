@@ -5,14 +5,17 @@ each new object into the old one it replaces, so that the old object (held by ``
 by instances, by callback lists, by bound methods) now behaves like the new one, and the module
 name is bound back to the old object. Every mutation goes through the :class:`Journal` first.
 
-Where an object cannot be merged (a class whose ``__slots__``, bases or metaclass changed, an
-``Enum``), the new object replaces it; instances of a replaced class are moved to the new class in
-one heap pass at commit (:func:`migrate_instances`).
+A class statement that ran again made a *draft*, through the class's own machinery (metaclass,
+``__init_subclass__``, decorators): the live class adopts the draft's namespace, and what the
+machinery bound to the draft is pointed at the live class or made again for it (``_adopt.py``,
+``_libraries.py``). Where a class cannot adopt it (its ``__slots__``, bases, metaclass or layout
+changed, an ``int``/``str`` Enum member's value changed), the new class replaces it; instances
+of a replaced class are moved to the new class in one heap pass at commit
+(:func:`migrate_instances`).
 """
 
 from __future__ import annotations
 
-import abc
 import enum
 import functools
 import gc
@@ -22,6 +25,7 @@ from typing import Any
 
 from ._forward import FORWARDS
 from ._journal import MISSING, Journal, set_closure
+from ._libraries import ClassChanges, Stale
 from ._static import class_attribute, is_lru_wrapper
 
 __all__ = ["CLASS_OWN", "Patcher", "Replacement", "migrate_instances"]
@@ -58,7 +62,11 @@ class Patcher:
         self.globals = globals_
         self.module_name = module_name
         self.replacements: list[Replacement] = []
-        self.abc_classes: list[type] = []
+        # Classes changed in place or adopted from a draft; what their libraries did when
+        # they were made is finished there (`_libraries.py`).
+        self.classes = ClassChanges(journal)
+        # Classes elsewhere that keep what they copied from an old definition (at commit).
+        self.stale: list[Stale] = []
         self.caches: list[Any] = []
         # new object id -> the object that stands for it after the merge (the old one, or the
         # new one itself). Keeps cycles finite (class -> method -> __class__ cell -> class).
@@ -244,20 +252,31 @@ class Patcher:
         self.caches.append(wrapper)
 
     def _merge_class(self, old: type, new: type) -> Any:
+        """The live class ``old`` adopts ``new``, the draft its class statement just made.
+
+        The class statement ran through the class's own machinery (metaclass,
+        ``__init_subclass__``, decorators), so the draft's namespace is what a fresh import
+        makes. It is merged into the live class, and what the machinery bound to the draft
+        is pointed at the live class (``_libraries.ClassChanges``, ``_adopt.py``). A class
+        whose layout changed cannot adopt it and is replaced.
+        """
         reason = _why_not_in_place(old, new)
+        members_changed = old.__dict__.keys() != new.__dict__.keys()
         if reason is None and isinstance(old, enum.EnumMeta):
+            self.classes.before_change(old)
             reason = self._merge_enum(old, new)
             if reason is None:
+                self.classes.adopted(old, new, members_changed=members_changed)
                 return old
         if reason is not None:
             self._remember(new, new)
             self.replacements.append(Replacement(old=old, new=new, reason=reason))
             return self.adopt(new)
         self._remember(new, old)
+        self.classes.before_change(old)
         self.merge_members(old, dict(new.__dict__))
         self._drop_members_not_in(old, new)
-        if isinstance(old, abc.ABCMeta):
-            self.abc_classes.append(old)
+        self.classes.adopted(old, new, members_changed=members_changed)
         return old
 
     def _merge_enum(self, old: Any, new: Any) -> str | None:
@@ -267,22 +286,24 @@ class Patcher:
         value is just an attribute); an ``int``/``str`` member *is* its value and cannot.
         New members are made members of the old class.
         """
-        if old._member_type_ is not new._member_type_:
-            return "its data type changed"
-        plain_values = old._member_type_ is object
+        reason = _why_enum_not_in_place(old, new)
+        if reason is not None:
+            return reason
         kept: dict[int, Any] = {}
         for name in new._member_names_:
             member = new._member_map_[name]
             previous = old._member_map_.get(name)
             if previous is not None and previous._name_ == name:
-                same = _same_value(previous._value_, member._value_)
-                if not same and not plain_values:
-                    return f"the value of {old.__qualname__}.{name} changed and it is an int/str"
-                if not same:
-                    saved = dict(previous.__dict__)
-                    self.journal.add(functools.partial(_restore_dict, previous, saved))
-                    updates = {k: v for k, v in member.__dict__.items() if k != "__objclass__"}
-                    previous.__dict__.update(updates)
+                # The new member's state wins (a changed value, what its __init__ stored, and
+                # per-member caches such as a Flag's cached inverse, which a new member of
+                # the class changes).
+                saved = dict(previous.__dict__)
+                self.journal.add(functools.partial(_restore_dict, previous, saved))
+                state = {**member.__dict__, "__objclass__": old}
+                if "__objclass__" not in member.__dict__:
+                    del state["__objclass__"]
+                previous.__dict__.clear()
+                previous.__dict__.update(state)
                 kept[id(member)] = previous
             else:
                 object.__setattr__(member, "__class__", old)
@@ -346,10 +367,7 @@ class Patcher:
     def commit(self) -> None:
         """Finish what can only be done once the reload succeeded."""
         FORWARDS.refresh(self.module_name, self.journal)
-        for cls in _with_subclasses(self.abc_classes):
-            # Subclasses are not made again when their base changes in place, so what they
-            # still lack must be worked out anew (parents first).
-            abc.update_abstractmethods(cls)
+        self.stale = self.classes.finish(ignore=[self._keep_alive])
         for wrapper in self.caches:
             wrapper.cache_clear()
         self._memo.clear()
@@ -365,21 +383,30 @@ def _same_value(left: object, right: object) -> bool:
     return bool(left == right)
 
 
+def _why_enum_not_in_place(old: Any, new: Any) -> str | None:
+    """Why the Enum ``old`` cannot take the members of ``new`` in place; None if it can.
+
+    A member whose value changed keeps its identity when the Enum has no data type (the
+    value is just an attribute); an ``int``/``str`` member *is* its value and cannot.
+    """
+    if old._member_type_ is not new._member_type_:
+        return "its data type changed"
+    if old._member_type_ is object:
+        return None
+    for name in new._member_names_:
+        previous = old._member_map_.get(name)
+        if (
+            previous is not None
+            and previous._name_ == name
+            and not _same_value(previous._value_, new._member_map_[name]._value_)
+        ):
+            return f"the value of {old.__qualname__}.{name} changed and it is an int/str"
+    return None
+
+
 def _restore_dict(obj: Any, saved: dict[str, Any]) -> None:
     obj.__dict__.clear()
     obj.__dict__.update(saved)
-
-
-def _with_subclasses(classes: list[type]) -> list[type]:
-    ordered: dict[int, type] = {}
-    pending: list[type] = list(classes)
-    while pending:
-        cls = pending.pop(0)
-        if id(cls) in ordered or not isinstance(cls, abc.ABCMeta):
-            continue
-        ordered[id(cls)] = cls
-        pending += cls.__subclasses__()
-    return list(ordered.values())
 
 
 def _same_cells(

@@ -25,6 +25,7 @@ from typing import Any
 
 from ._diff import header_key, match_statements
 from ._journal import MISSING
+from ._libraries import processes_member
 from ._patch import CLASS_OWN, Patcher
 from ._redefine import (
     IDENTITY,
@@ -89,6 +90,8 @@ def update_class(
     if isinstance(plan, MustRun):
         return plan
     # Everything is known: from here on the class is changed (through the journal).
+    patcher.classes.before_change(plan.live)
+    names_before = set(plan.live.__dict__)
     edit = _apply_class_plan(plan, source, namespace, patcher)
     docstring = ast.get_docstring(plan.node, clean=False)
     assert isinstance(old.node, ast.ClassDef)
@@ -104,8 +107,7 @@ def update_class(
     if "__firstlineno__" in plan.live.__dict__:
         # Python 3.13+ reads a class's position from here for inspect.getsource.
         patcher.merge_members(plan.live, {"__firstlineno__": new.lineno})
-    if isinstance(plan.live, abc.ABCMeta):
-        patcher.abc_classes.append(plan.live)
+    patcher.classes.updated(plan.live, members_changed=set(plan.live.__dict__) != names_before)
     parts = [f"patched {n}" for n in edit.patched] + [f"ran {r}" for r in edit.reran]
     return Patched("in place: " + (", ".join(parts) or "docstring") + "; header not re-run")
 
@@ -160,18 +162,25 @@ def _raw_updates(
     """Changed methods whose decorators did not change: their raw function can be patched.
 
     Decorators of unknown effect (a registry, a framework's validator) are then not re-run.
+    A method without decorators counts too when the class holds a wrapper around it: the
+    class machinery wrapped it when the class was made (scikit-learn's ``set_output`` wraps
+    ``transform`` in ``__init_subclass__``), and setting the new raw function on the class
+    would drop that wrapping.
     """
     found: dict[int, tuple[types.FunctionType, list[Any]]] = {}
     for index, before in counterparts.items():
         member = members[index]
-        if before is None or not _is_function(member) or _has_only_pure_decorators(member):
+        if before is None or not _is_function(member):
             continue
         if header_key(before.node) != header_key(member.node):
             continue
         name = _function_name(member)
         value = live.__dict__.get(_mangle(node.name, name), MISSING)
+        bare = not getattr(member.node, "decorator_list", None)
+        if _has_only_pure_decorators(member) and not (bare and type(value) is types.FunctionType):
+            continue
         raw = find_raw_function(value, name, source.filename, (before.lineno, before.end_lineno))
-        if raw is not None:
+        if raw is not None and not (bare and raw[0] is value):
             found[index] = raw
     return found
 
@@ -316,6 +325,10 @@ def _why_not_alone(member: Statement, before: Statement | None, cls: type) -> st
     if before is not None and header_key(before.node) != header_key(member.node):
         return f"the decorators or signature of {name} changed"
     current = cls.__dict__.get(_mangle(cls.__name__, name), MISSING)
+    if current is MISSING:
+        reason = processes_member(cls, name)
+        if reason is not None:
+            return reason
     expected = _descriptor_type(member)
     if current is not MISSING and type(current) is not expected:
         kind = type(current).__name__

@@ -51,6 +51,7 @@ class ModuleReport:
             (the rest is unchanged text), or None when the whole file was parsed.
         seconds: Wall time of the reload.
         run_seconds: The part of it spent running the module's own statements.
+        stale: What could not be made right, one line each, naming the object and what to do.
     """
 
     module: str
@@ -65,6 +66,7 @@ class ModuleReport:
     parsed: tuple[int, int] | None = None
     seconds: float = 0.0
     run_seconds: float = 0.0
+    stale: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         parts = []
@@ -77,7 +79,9 @@ class ModuleReport:
             if names:
                 parts.append(f"{label} {', '.join(names)}")
         detail = "; ".join(parts) if parts else "no definitions changed"
-        return f"hotreload: reloaded {self.module}: {detail}"
+        lines = [f"hotreload: reloaded {self.module}: {detail}"]
+        lines += [f"hotreload: stale: {line}" for line in self.stale]
+        return "\n".join(lines)
 
     def details(self) -> list[str]:
         """Extra lines for the verbose report."""
@@ -191,6 +195,7 @@ def module_report(committed: Committed) -> ModuleReport:
         parsed=diff.new.region,
         run_seconds=committed.run_seconds,
         seconds=committed.seconds,
+        stale=committed.stale,
     )
 
 

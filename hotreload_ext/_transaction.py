@@ -72,6 +72,8 @@ class Committed:
         seconds: Wall time of the whole reload.
         run_seconds: The part spent running the module's own statements.
         rebind_seconds: The part spent rebinding imported names.
+        stale: Classes elsewhere made from an old version of a changed class, which could not
+            be made right here, each as the line that says what to do.
     """
 
     module: str
@@ -82,6 +84,7 @@ class Committed:
     seconds: float
     run_seconds: float
     rebind_seconds: float
+    stale: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,7 @@ class ModuleReload:
             seconds=time.perf_counter() - started,
             run_seconds=steps.run_seconds,
             rebind_seconds=rebind_seconds,
+            stale=tuple(str(record) for record in steps.patcher.stale),
         )
 
     def _rebind(
@@ -376,7 +380,12 @@ class _Steps:
             elif callable(after) and self._made_for(target, bound):
                 self.patcher.forward(target, after)
         if target is not MISSING and namespace.get(bound, MISSING) is target:
-            rule.patched_in_place([bound])
+            if issubclass(type(target), type) and self.patcher.classes.copies_changed(target):
+                # Subclasses below copy from it (dataclass fields, TypedDict keys): they must
+                # be made again, as for a new object.
+                rule.rebound([bound])
+            else:
+                rule.patched_in_place([bound])
         else:
             rule.rebound([bound])
 

@@ -449,7 +449,9 @@ def test_data_member_of_a_decorated_class_runs_the_decorator_and_says_so(
     check(reloader)
     assert tagged.label == "two"
     assert isinstance(tagged, m.Tagged)
-    assert len(registry) == 2
+    # The decorator ran again, with the draft class; the live class took its place in the
+    # registry, which holds it once, as after a fresh import.
+    assert registry == [m.Tagged]
     line = next(r for r in _reran(reloader) if "re-ran" in r)
     assert line.startswith("L29: @register (the class statement re-ran:")
     assert "label" in line
