@@ -67,6 +67,17 @@ class ModuleFiles:
         return importlib.import_module(module)
 
 
+_fresh_names = itertools.count()
+
+
+def fresh_import(files: ModuleFiles, source: str) -> types.ModuleType:
+    """A fresh import of ``source`` under another name: what a live module must behave like."""
+    name = files.name(f"fresh{next(_fresh_names)}")
+    files.write(name, source)
+    importlib.invalidate_caches()
+    return importlib.import_module(name)
+
+
 def bump(path: Path, *, after: int = 0) -> None:
     """Move ``path``'s mtime at least one second past ``after`` and past its current value."""
     stat = path.stat()

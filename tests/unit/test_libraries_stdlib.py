@@ -17,7 +17,7 @@ import pytest
 
 from hotreload_ext import Reloader
 from tests.conftest import ModuleFiles, check
-from tests.unit.test_same_name import fresh
+from tests.conftest import fresh_import as fresh
 
 # --- dataclasses ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 
 from hotreload_ext import Reloader
 from tests.conftest import ModuleFiles, check
-from tests.unit.test_same_name import fresh
+from tests.conftest import fresh_import as fresh
 
 # Imported here, not in the tests: the `files` fixture forgets the modules a test imported, and
 # numpy's C extension cannot be imported twice in one process.

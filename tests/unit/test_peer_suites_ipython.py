@@ -17,9 +17,7 @@ cases about the user namespace (``%autoreload 3``, names bound by cells) are in
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
-import itertools
 import os
 import pickle
 import sys
@@ -30,16 +28,7 @@ import pytest
 
 from hotreload_ext import ModuleReport, Reloader
 from tests.conftest import ModuleFiles
-
-_fresh_names = itertools.count()
-
-
-def fresh(files: ModuleFiles, source: str) -> types.ModuleType:
-    """A fresh import of ``source`` under another name: what the live module must behave like."""
-    name = files.name(f"fresh{next(_fresh_names)}")
-    files.write(name, source)
-    importlib.invalidate_caches()
-    return importlib.import_module(name)
+from tests.conftest import fresh_import as fresh
 
 
 def watch(files: ModuleFiles, reloader: Reloader, stem: str, source: str) -> types.ModuleType:

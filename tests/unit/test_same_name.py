@@ -8,24 +8,13 @@ edited file.
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
-import sys
 import textwrap
-import types
 from collections.abc import Callable
 
 from hotreload_ext import Reloader
 from tests.conftest import ModuleFiles, check
-
-
-def fresh(files: ModuleFiles, source: str) -> types.ModuleType:
-    """A fresh import of ``source`` under another name, for comparison."""
-    name = files.name(f"fresh{len(sys.modules)}")
-    files.write(name, source)
-    importlib.invalidate_caches()
-    return importlib.import_module(name)
-
+from tests.conftest import fresh_import as fresh
 
 SINGLEDISPATCH = """
 from functools import singledispatch
