@@ -7,7 +7,7 @@ The test suite (``tests/matrix/test_matrix.py``) and the behaviour table
 from __future__ import annotations
 
 from tests.matrix.case import Case
-from tests.matrix.cases import classes, data, functions, modules, names
+from tests.matrix.cases import classes, data, functions, libraries, modules, names, stdlib
 from tests.matrix.cases.rows import ROWS
 
 CASES: tuple[Case, ...] = (
@@ -16,6 +16,8 @@ CASES: tuple[Case, ...] = (
     *data.CASES,
     *names.CASES,
     *modules.CASES,
+    *stdlib.CASES,
+    *libraries.CASES,
 )
 BY_ID = {c.id: c for c in CASES}
 

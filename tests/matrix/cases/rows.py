@@ -52,6 +52,17 @@ NEW_SIBLING = "Modules: a module starts importing a new sibling module"
 NEW_MODULE = "Modules: a new module created after the extension loaded"
 COOKIE = "Modules: a coding cookie"
 NO_SOURCE = "Modules: file deleted, or no source: skipped with one message"
+DC_FROZEN_SLOTS = "dataclasses with `frozen=True, slots=True`: a method edited, a field added"
+ENUM_KINDS = "`Enum`/`IntEnum`/`Flag`: a member added (lookups, iteration, `~` of a flag)"
+PROTOCOL = "`typing.Protocol` with `@runtime_checkable`: a member added, `isinstance` follows"
+NT_TYPEDDICT = "`typing.NamedTuple` and `TypedDict`: a field added"
+DISPATCH_UNDERSCORE = "`singledispatch` with every handler named `_`: a handler added, one edited"
+LIST_REGISTRY = "A list registry filled by a `@register` decorator: a handler added, one removed"
+STAR_IMPORT = "`from m import *` in the user namespace: a constant changed, a new function"
+PYDANTIC = "pydantic v2 `BaseModel`: a field added, `model_validate` builds the live class"
+ATTRS = "attrs `@define`: a field added, a method edited"
+SKLEARN = 'scikit-learn transformer with `set_output(transform="pandas")`: `transform` edited'
+PANDAS_ACCESSOR = "pandas `register_dataframe_accessor` accessor: a method edited"
 
 ROWS: tuple[str, ...] = (
     FUNC_ATTRS,
@@ -92,4 +103,15 @@ ROWS: tuple[str, ...] = (
     NEW_MODULE,
     COOKIE,
     NO_SOURCE,
+    DC_FROZEN_SLOTS,
+    ENUM_KINDS,
+    PROTOCOL,
+    NT_TYPEDDICT,
+    DISPATCH_UNDERSCORE,
+    LIST_REGISTRY,
+    STAR_IMPORT,
+    PYDANTIC,
+    ATTRS,
+    SKLEARN,
+    PANDAS_ACCESSOR,
 )
