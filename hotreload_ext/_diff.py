@@ -234,7 +234,8 @@ def _pair_definitions(
             candidates = olds.get(key, [])
             if index in pairs or new_last.get(key[1]) != index or last not in candidates:
                 continue
-            if not same_header or header_key(old[last].node) == header_key(new[index].node):
+            # The name's last definition continues it even when decorators came or went.
+            if _fits(old[last], new[index], same_header, either_bare=True):
                 pairs[index] = last
                 candidates.remove(last)
 
@@ -243,8 +244,7 @@ def _pair_definitions(
             candidates = olds.get(key, [])
             if index in pairs or not candidates:
                 continue
-            header = header_key(new[index].node)
-            fits = [i for i in candidates if not same_header or header_key(old[i].node) == header]
+            fits = [i for i in candidates if _fits(old[i], new[index], same_header)]
             if fits:
                 pairs[index] = fits[0]
                 candidates.remove(fits[0])
@@ -254,6 +254,32 @@ def _pair_definitions(
     pair_last(same_header=False)
     pair_in_order(same_header=False)
     return pairs
+
+
+def _fits(old: Statement, new: Statement, same_header: bool, *, either_bare: bool = False) -> bool:
+    """Whether ``new`` may be a version of ``old``.
+
+    The same header; or, when that is not required, at least the same decorator objects, so
+    a handler never moves to another registry (``either_bare``: or one has no decorators, a
+    decorator added to or removed from the name's definition).
+    """
+    if header_key(old.node) == header_key(new.node):
+        return True
+    if same_header:
+        return False
+    old_roots, new_roots = _decorator_roots(old), _decorator_roots(new)
+    return old_roots == new_roots or (either_bare and not (old_roots and new_roots))
+
+
+def _decorator_roots(statement: Statement) -> frozenset[str]:
+    """The names the decorator expressions start from: ``show`` for ``@show.register(int)``."""
+    roots: list[str] = []
+    for decorator in getattr(statement.node, "decorator_list", []):
+        node = decorator.func if isinstance(decorator, ast.Call) else decorator
+        while isinstance(node, (ast.Attribute, ast.Call)):
+            node = node.value if isinstance(node, ast.Attribute) else node.func
+        roots.append(node.id if isinstance(node, ast.Name) else ast.dump(node))
+    return frozenset(roots)
 
 
 def _last_binders(statements: tuple[Statement, ...]) -> dict[str, int]:
