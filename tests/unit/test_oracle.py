@@ -7,8 +7,9 @@ scratch. After every step both sides run the same :func:`observe` and must agree
 
 - a good step: every module's names, function results, classes, instances and methods are those of
   the fresh import; references taken earlier (old function and class objects, instances made
-  before the edits) behave like the current ones; ``CACHE`` state keeps its entries unless its own
-  statement changed (then it starts over, as in the fresh import);
+  before the edits, enum members, handlers taken from registries) behave like the current ones;
+  ``CACHE`` state keeps its entries unless its own statement changed (then it starts over, as in
+  the fresh import);
 - a step whose fresh import fails (a syntax error or an exception, in one module only): the live
   engine reports exactly that module as failed, and the session behaves exactly as before.
 
@@ -16,6 +17,10 @@ A failing sequence is shrunk (fewer steps, fewer module versions, fewer statemen
 a regression file for ``tests/regressions/``, whose files are replayed by
 :func:`test_regression_replays`. ``HOTRELOAD_SLOW=1`` runs ten times more sequences (marked
 ``slow``); ``HOTRELOAD_ORACLE_SAVE=DIR`` also writes each minimized failure into ``DIR``.
+
+Engine gaps known today are listed in :data:`KNOWN_GAPS`, each with its regression (a strict
+xfail) and the generator switch that steers around it; ``HOTRELOAD_ORACLE_ALL=1`` makes the
+generator provoke them anyway.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import enum
+import functools
 import importlib
+import importlib.util
 import itertools
 import os
 import re
@@ -41,15 +49,19 @@ from hotreload_ext import CycleReport, Reloader
 from hotreload_ext._rebind import Namespace
 from tests.conftest import ModuleFiles, _OnlyPrefix
 from tests.oracle_support import (
-    INIT_ARG,
+    CALL_ARG,
+    GAPS,
+    HANDLER_RESULT,
     PREFIX,
     FreshProcess,
     Observation,
     Steps,
+    construct,
     describe,
     describe_instance,
     dump_regression,
     first_difference,
+    forget_process_tables,
     generate_sequence,
     import_name,
     is_state,
@@ -58,12 +70,66 @@ from tests.oracle_support import (
     normalize,
     observe,
     one_shot,
+    outcome,
     read_state,
     render_steps,
     shrink,
+    state_of,
 )
 
 SLOW = bool(os.environ.get("HOTRELOAD_SLOW"))
+# The optional libraries whose classes the generator may write: those installed.
+LIBRARIES = frozenset(name for name in ("pydantic", "attrs") if importlib.util.find_spec(name))
+
+# Engine gaps known today. Each is shown by a minimized regression in tests/regressions/, and
+# most by a switch of the generator (oracle_support.GAPS) whose edits provoke it:
+# {file stem: (switch or None, cause)}. The generator steers around those switches
+# (HOTRELOAD_ORACLE_ALL=1 makes every edit anyway) and each regression is a strict xfail: once
+# the engine is fixed it XPASSes, which fails the run; then delete its entry here, and the
+# generator makes those edits again.
+KNOWN_GAPS: dict[str, tuple[str | None, str]] = {
+    "overload-stub-removed": (
+        "overload-stubs",
+        "typing's process-wide overload registry (typing._overload_registry, keyed by module, "
+        "qualified name and first line) keeps the removed stub: typing.get_overloads lists it",
+    ),
+    "overload-stubs-registered-again-by-a-whole-module-run": (
+        "overload-stubs",
+        "the same registry: the stub, run again at its new line, is added next to its entry "
+        "under the old line, so typing.get_overloads lists it twice",
+    ),
+    "logging-filter-class-renamed": (
+        "install-edited",
+        "the changed addFilter statement runs and the old Filter_1 instance stays on the "
+        "process-wide logger: two filters where a fresh import has one",
+    ),
+    "logging-filter-statements-reordered": (
+        "install-order",
+        "a statement that only moved does not run again (docs/state.md), so the logger keeps "
+        "its filters in the old order, which decides what a record becomes",
+    ),
+    "logging-filter-added-above-another": (
+        "install-order",
+        "the new addFilter statement runs and appends its filter after the one already on the "
+        "logger; a fresh import adds it first",
+    ),
+    "registry-added-above-while-a-handler-is-edited": (
+        "handler-added-with-edit",
+        "the new dispatcher's `def _` is paired with the edited `def _` below it: show_2 "
+        "dispatches str to the edited handler's body, not to its own",
+    ),
+    "singledispatch-two-handlers-for-one-type-first-edited": (
+        "same-type-handlers",
+        "the body edit of the first handler patches the function registered under tuple, "
+        "which is the second handler's (registered last, it overrides): tuple dispatches to "
+        "the first handler's new body",
+    ),
+}
+AVOID = (
+    frozenset()
+    if os.environ.get("HOTRELOAD_ORACLE_ALL")
+    else frozenset(gap for gap, _ in KNOWN_GAPS.values() if gap is not None)
+)
 NORMAL_SEQUENCES = 250
 SEQUENCES = NORMAL_SEQUENCES * 10 if SLOW else NORMAL_SEQUENCES
 STEPS = 6
@@ -87,6 +153,17 @@ class Failure:
 
     def __str__(self) -> str:
         return f"step {self.step}: {self.category}: {self.message}"
+
+    @property
+    def signature(self) -> str:
+        """What stays the same while a sequence shrinks: the category, and where the first
+        difference is (its path without the run's module prefix), or a crash's last line."""
+        lines = [line for line in self.message.splitlines() if line.strip()]
+        if self.category == "crash":
+            where = lines[-1] if lines else ""
+        else:
+            where = lines[0].split(": ")[0] if lines else ""
+        return f"{self.category}: {re.sub(r'hrmod[A-Z0-9]+_', '', where)}"
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +191,7 @@ def isolated_imports(root: Path) -> Iterator[None]:
     try:
         yield
     finally:
+        forget_process_tables(n for n in sys.modules if n not in modules)
         for name in [n for n in sys.modules if n not in modules]:
             del sys.modules[name]
         sys.modules.update(modules)
@@ -218,7 +296,7 @@ class _Replay:
             failure = self.broken_step(index, report, changed, fresh.error or "")
         if failure is not None:
             return failure
-        difference = self.held.check(self.modules)
+        difference = self.held.check(self.modules, fresh.observation or self.previous)
         if difference:
             return Failure(index, "old reference", difference)
         difference = self.check_user_namespace(fresh.observation or self.previous)
@@ -366,35 +444,70 @@ def _full_name(value: Any) -> str:
 
 
 class HeldReferences:
-    """Functions, classes and instances taken from the modules when they first appeared.
+    """Functions, classes, instances, enum members and handlers taken when they first appeared.
 
     An old function must behave like the module's current one; an old instance like a new one
     made with the same argument, when their attributes are equal (an edited ``__init__`` changes
     new instances only); an instance of a class that had to be replaced must have moved to the
-    new class.
+    new class, unless its layout differs (``__slots__``, a named tuple's length: it cannot move,
+    docs/limitations.md); an old enum member must still be the member of that name; a handler
+    taken from a registry (all named ``_``) must return what the fresh import's handler with its
+    tag returns; and ``isinstance`` of an old instance against a live protocol must answer as
+    for a fresh instance in the fresh import.
     """
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], Any] = {}
         self.full_names: dict[tuple[str, str], str] = {}
         self.instances: dict[tuple[str, str], Any] = {}
+        self.members: dict[tuple[str, str], tuple[type, dict[str, Any]]] = {}
+        self.handlers: dict[int, Any] = {}
 
     def capture(self, modules: list[types.ModuleType]) -> None:
+        generated = frozenset(m.__name__ for m in modules)
         for module in modules:
             for name, value in vars(module).items():
                 key = (module.__name__, name)
-                if name.startswith("__") or key in self.objects:
+                self._capture_handlers(value, generated)
+                if isinstance(value, type) and issubclass(value, enum.Enum):
+                    self._capture_members(key, value)
+                if name.startswith("__") or name == "_" or key in self.objects:
                     continue
                 if isinstance(value, (types.FunctionType, type)):
                     if value.__module__ != module.__name__:
                         continue
                     self.objects[key] = value
                     self.full_names[key] = f"{value.__module__}.{value.__qualname__}"
-                    if isinstance(value, type):
+                    if isinstance(value, type) and not issubclass(value, enum.Enum):
                         with contextlib.suppress(Exception):
-                            self.instances[key] = value(INIT_ARG)
+                            self.instances[key] = construct(value)
 
-    def check(self, modules: list[types.ModuleType]) -> str | None:
+    def _capture_members(self, key: tuple[str, str], cls: type[enum.Enum]) -> None:
+        held = self.members.get(key)
+        if held is None or held[0] is not cls:
+            held = self.members[key] = (cls, {})
+        for member in cls:
+            held[1].setdefault(member.name, member)
+
+    def _capture_handlers(self, value: Any, generated: frozenset[str]) -> None:
+        registry = getattr(value, "registry", None)
+        if isinstance(value, types.FunctionType) and isinstance(registry, types.MappingProxyType):
+            candidates: Iterable[Any] = registry.values()
+        elif isinstance(value, list):
+            candidates = value
+        else:
+            return
+        for handler in candidates:
+            if (
+                isinstance(handler, types.FunctionType)
+                and handler.__name__ == "_"
+                and handler.__module__ in generated
+            ):
+                self.handlers.setdefault(id(handler), handler)
+
+    def check(self, modules: list[types.ModuleType], expected: Observation) -> str | None:
+        """The first held reference that does not behave as ``expected`` (the fresh import's
+        observation, or the previous one after a broken step) says it should."""
         generated = frozenset(m.__name__ for m in modules)
         by_name = {m.__name__: m for m in modules}
         for key, old in list(self.objects.items()):
@@ -424,15 +537,19 @@ class HeldReferences:
             if old is not current:
                 self.objects[key] = current
                 if instance is not None and type(instance) is not current:
+                    if not _movable(type(instance), current):
+                        # Documented: an instance whose layout differs cannot move.
+                        del self.instances[key]
+                        continue
                     return f"an instance of the replaced class {where} was not moved to it"
             if instance is None:
                 continue
             try:
-                new = current(INIT_ARG)
+                new = construct(current)
             except Exception:
                 continue
-            if normalize(describe(vars(instance), generated)) == normalize(
-                describe(vars(new), generated)
+            if normalize(describe(state_of(instance), generated)) == normalize(
+                describe(state_of(new), generated)
             ):
                 difference = first_difference(
                     normalize(describe_instance(instance, generated, 0)),
@@ -440,7 +557,125 @@ class HeldReferences:
                 )
                 if difference:
                     return f"an instance made before the edits differs from {where}(): {difference}"
+        return (
+            self._check_members(by_name)
+            or self._check_handlers(expected)
+            or self._check_protocols(by_name, expected, generated)
+        )
+
+    def _check_members(self, by_name: dict[str, types.ModuleType]) -> str | None:
+        for key, (cls, members) in list(self.members.items()):
+            if vars(by_name[key[0]]).get(key[1]) is not cls:
+                # Replaced (documented for int and str enums whose values change) or gone.
+                del self.members[key]
+                continue
+            for name, member in list(members.items()):
+                live = cls.__members__.get(name)
+                if live is None or live.name != name:  # removed, or now an alias
+                    del members[name]
+                elif live is not member:
+                    return (
+                        f"the enum member {key[0]}.{key[1]}.{name} taken before the edits is not "
+                        f"the live member: {member!r} is not {live!r}"
+                    )
         return None
+
+    def _check_handlers(self, expected: Observation) -> str | None:
+        # What each handler returns in the fresh import, by module and tag: a handler moved to
+        # another module is another definition there, as a moved function is.
+        results: dict[tuple[str, str], set[str]] = {}
+        for module, entry in expected["modules"].items():
+            for text in _strings(entry):
+                match = HANDLER_RESULT.match(text)
+                if match:
+                    results.setdefault((module, match.group(1)), set()).add(text)
+        for ident, handler in list(self.handlers.items()):
+            try:
+                result = repr(handler(CALL_ARG))
+            except Exception as exc:
+                return f"a handler taken before the edits raises {type(exc).__name__}: {exc}"
+            match = HANDLER_RESULT.match(result)
+            if match is None:
+                return f"a handler taken before the edits returns {result}"
+            want = results.get((handler.__module__, match.group(1)))
+            if want is None:  # no such handler there in the fresh import: removed or overridden
+                del self.handlers[ident]
+            elif result not in want:
+                return (
+                    f"the handler {match.group(1)} taken before the edits returns {result}; "
+                    f"in a fresh import it returns {' or '.join(sorted(want))}"
+                )
+        return None
+
+    def _check_protocols(
+        self,
+        by_name: dict[str, types.ModuleType],
+        expected: Observation,
+        generated: frozenset[str],
+    ) -> str | None:
+        for module, entry in expected["modules"].items():
+            for name, answers in entry.get("protocols", {}).items():
+                proto = vars(by_name[module]).get(name)
+                if not isinstance(proto, type):
+                    continue
+                for key, instance in self.instances.items():
+                    cls = type(instance)
+                    want = answers.get(f"{cls.__module__}.{cls.__qualname__}")
+                    if want is None or self.objects.get(key) is not cls:
+                        continue
+                    check = functools.partial(isinstance, instance, proto)
+                    have = normalize(outcome(check, generated, 0))
+                    if have != want:
+                        return (
+                            f"isinstance(an instance of {key[0]}.{key[1]} made before the edits, "
+                            f"{module}.{name}): {have} != {want} for a fresh instance"
+                        )
+        return None
+
+
+# The type attributes CPython compares before it lets `obj.__class__ = new` change an instance's
+# class (Objects/typeobject.c, compatible_for_assignment), and its flag for GC-tracked types.
+_LAYOUT = ("__basicsize__", "__itemsize__", "__dictoffset__", "__weakrefoffset__")
+_HAVE_GC = 1 << 14
+
+
+def _same_layout(a: type, b: type) -> bool:
+    return all(getattr(a, n) == getattr(b, n) for n in _LAYOUT) and (
+        a.__flags__ & _HAVE_GC == b.__flags__ & _HAVE_GC
+    )
+
+
+def _solid_base(cls: type) -> type:
+    """The nearest class (``cls`` or a base) that adds to the instance layout."""
+    while cls.__base__ is not None and _same_layout(cls, cls.__base__):
+        cls = cls.__base__
+    return cls
+
+
+def _movable(old: type, new: type) -> bool:
+    """Whether an instance of ``old`` can move to ``new``: CPython's rule for assigning
+    ``__class__`` (same solid base, or sibling solid bases adding the same slots), and the
+    engine's for named tuples (the same number of fields, docs/limitations.md)."""
+    a, b = _solid_base(old), _solid_base(new)
+    compatible = a is b or (
+        a.__base__ is b.__base__
+        and _same_layout(a, b)
+        and [n for n in vars(a).get("__slots__", ()) if n not in ("__dict__", "__weakref__")]
+        == [n for n in vars(b).get("__slots__", ()) if n not in ("__dict__", "__weakref__")]
+    )
+    return compatible and len(getattr(old, "_fields", ())) == len(getattr(new, "_fields", ()))
+
+
+def _strings(data: Any) -> Iterator[str]:
+    """Every string inside a JSON observation."""
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for value in data.values():
+            yield from _strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _strings(value)
 
 
 # =================================================================================================
@@ -456,7 +691,7 @@ def report_failure(
 
     def still_fails(candidate: Steps) -> bool:
         found = replay(candidate, workdir, fresh)
-        return found is not None and found.category == failure.category
+        return found is not None and found.signature == failure.signature
 
     small = shrink(steps, still_fails)
     final = replay(small, workdir, fresh) or failure
@@ -484,13 +719,24 @@ def report_failure(
 def test_generated_sequence_matches_a_fresh_process(
     tmp_path: Path, fresh: FreshProcess, seed: int
 ) -> None:
-    steps = generate_sequence(seed, STEPS)
+    steps = generate_sequence(seed, STEPS, libraries=LIBRARIES, avoid=AVOID)
     failure = replay(steps, tmp_path, fresh)
     if failure is not None:
         pytest.fail(report_failure(steps, failure, tmp_path, fresh, f"seed {seed}"), pytrace=False)
 
 
-@pytest.mark.parametrize("path", sorted(REGRESSIONS.glob("*.json")), ids=lambda p: Path(p).stem)
+def _regression(path: Path) -> Any:
+    """A regression file as a test parameter: a strict xfail while its cause is known."""
+    known = KNOWN_GAPS.get(path.stem)
+    cause = known[1] if known else None
+    if path.stem.startswith("overload-") and sys.version_info < (3, 11):
+        # typing keeps a registry of overloads (typing.get_overloads) only from Python 3.11.
+        cause = None
+    marks = [pytest.mark.xfail(reason=cause, strict=True)] if cause else []
+    return pytest.param(path, id=path.stem, marks=marks)
+
+
+@pytest.mark.parametrize("path", [_regression(p) for p in sorted(REGRESSIONS.glob("*.json"))])
 def test_regression_replays(tmp_path: Path, fresh: FreshProcess, path: Path) -> None:
     failure = replay(load_regression(path), tmp_path, fresh)
     assert failure is None, str(failure)
@@ -591,10 +837,21 @@ def test_shrinking_keeps_the_failure_and_drops_the_rest(
     assert small[0]["m0"].strip() in ("", F1.strip())
 
 
-# One sequence of plain modules, one of a package with relative imports.
+def _first_seed(wanted: Callable[[Steps], bool]) -> int:
+    return next(s for s in itertools.count() if wanted(generate_sequence(s, STEPS)))
+
+
+# One sequence of plain modules, one of a package with relative imports, and one that fills the
+# process-wide tables the worker must forget between requests (loggers, typing's overloads).
 WORKER_SEEDS = [
-    next(s for s in itertools.count() if ("pkg.__init__" in generate_sequence(s, 0)[0]) == package)
-    for package in (False, True)
+    _first_seed(lambda steps: "pkg.__init__" not in steps[0]),
+    _first_seed(lambda steps: "pkg.__init__" in steps[0]),
+    _first_seed(
+        lambda steps: all(
+            any(word in text for step in steps for text in step.values())
+            for word in ("addFilter", "@typing.overload\ndef", "register(")
+        )
+    ),
 ]
 
 
@@ -616,3 +873,10 @@ def test_regression_files_load_back_exactly(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     path.write_text(dump_regression(steps, title="t", observed="o"), encoding="utf-8")
     assert load_regression(path) == steps
+
+
+def test_known_gaps_name_a_regression_and_a_switch_that_exist() -> None:
+    for stem, (gap, cause) in KNOWN_GAPS.items():
+        assert (REGRESSIONS / f"{stem}.json").is_file(), stem
+        assert gap is None or gap in GAPS, gap
+        assert cause
