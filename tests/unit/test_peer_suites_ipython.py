@@ -26,29 +26,9 @@ import types
 
 import pytest
 
-from hotreload_ext import ModuleReport, Reloader
-from tests.conftest import ModuleFiles
+from hotreload_ext import Reloader
+from tests.conftest import ModuleFiles, edit, watch
 from tests.conftest import fresh_import as fresh
-
-
-def watch(files: ModuleFiles, reloader: Reloader, stem: str, source: str) -> types.ModuleType:
-    """Import version 1 of a module and start watching it."""
-    module = files.load(files.name(stem), source)
-    reloader.discover()
-    return module
-
-
-def edit(
-    files: ModuleFiles, reloader: Reloader, module: types.ModuleType, source: str
-) -> ModuleReport:
-    """Write the module's next version, run one check, and return its (only) reload report."""
-    files.write(module.__name__, source)
-    report = reloader.check()
-    assert not report.failed, "\n".join(str(f) for f in report.failed)
-    assert not report.internal
-    (reloaded,) = [r for r in report.reloaded if r.module == module.__name__]
-    return reloaded
-
 
 # ---------------------------------------------------------------------------------------------
 # test_autoreload.py (the legacy "superreload" suite)
