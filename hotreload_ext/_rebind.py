@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._journal import Journal
+from ._journal import MISSING, Journal
 from ._source import ImportedNames, from_imports
 
 __all__ = [
@@ -239,7 +239,7 @@ def _star_importers(
         mapping = namespace.mapping
         if mapping is namespace_of_source:
             continue
-        if namespace.imports is None and not any(mapping.get(k, _NONE) is v for k, v in shared):
+        if namespace.imports is None and not any(mapping.get(k, MISSING) is v for k, v in shared):
             continue
         imports = namespace.imports
         if imports is None:
@@ -247,10 +247,6 @@ def _star_importers(
         if imports is not None and source in _star_sources(imports):
             found.append(namespace)
     return found
-
-
-# Stands for a name a namespace does not bind (None may be a bound value).
-_NONE = object()
 
 
 def _restore_binding(mapping: dict[str, Any], alias: str, old: object, new: object) -> None:

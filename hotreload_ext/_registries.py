@@ -104,9 +104,7 @@ def registrations(
         counterpart = old[origin] if origin is not None else None
         if counterpart is None and not state.isdisjoint(later):
             touched.append(state)  # added before a registration that stays
-        elif counterpart is not None and header_key(counterpart.node) != header_key(
-            new[index].node
-        ):
+        elif counterpart is not None and _header_changed(counterpart, new[index]):
             # Its decorators or signature changed: it registers anew (maybe under another key,
             # `@show.register` reads the annotation), and the old entry must go.
             touched += [state, where(counterpart)]
