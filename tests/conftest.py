@@ -93,11 +93,43 @@ def clean_imports() -> Iterator[None]:
     try:
         yield
     finally:
-        for name in [n for n in sys.modules if n not in modules]:
-            del sys.modules[name]
-        sys.modules.update(modules)
+        restore_modules(modules)
         sys.path[:] = path
         importlib.invalidate_caches()
+
+
+# Where installed code lives: the standard library and site-packages of this interpreter.
+_INSTALLED = tuple(
+    {os.path.join(os.path.realpath(p), "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+)
+
+
+def _installed(module: object) -> bool:
+    # Read without running the entry's own attribute hooks: tests put hostile objects there.
+    if not issubclass(type(module), types.ModuleType):
+        return False
+    namespace = object.__getattribute__(module, "__dict__")
+    where = namespace.get("__file__") or next(iter(namespace.get("__path__") or ()), None)
+    return isinstance(where, str) and os.path.realpath(where).startswith(_INSTALLED)
+
+
+def restore_modules(before: Mapping[str, types.ModuleType]) -> list[str]:
+    """Forget the modules a test imported, except installed ones; the names forgotten.
+
+    An installed library's lazily imported submodule must stay: forgetting it while the modules
+    that imported it stay loaded leaves two copies of its classes in the process (pydantic then
+    fails to recognise its own validator proxies, for the rest of the run).
+    """
+    forgotten = [
+        name
+        for name, module in list(sys.modules.items())
+        if name not in before
+        if not _installed(module)
+    ]
+    for name in forgotten:
+        del sys.modules[name]
+    sys.modules.update(before)
+    return forgotten
 
 
 @pytest.fixture

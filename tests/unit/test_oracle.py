@@ -47,7 +47,7 @@ import pytest
 
 from hotreload_ext import CycleReport, Reloader
 from hotreload_ext._rebind import Namespace
-from tests.conftest import ModuleFiles, _OnlyPrefix
+from tests.conftest import ModuleFiles, _OnlyPrefix, restore_modules
 from tests.oracle_support import (
     CALL_ARG,
     GAPS,
@@ -196,10 +196,7 @@ def isolated_imports(root: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        forget_process_tables(n for n in sys.modules if n not in modules)
-        for name in [n for n in sys.modules if n not in modules]:
-            del sys.modules[name]
-        sys.modules.update(modules)
+        forget_process_tables(restore_modules(modules))
         sys.path[:] = path
         importlib.invalidate_caches()
 
