@@ -61,10 +61,13 @@ class HotReload(Configurable):
         ["poll", "notify"],
         default_value="poll",
         help="""How edited files are found before each cell. ``poll``: one ``stat`` per watched
-        file. ``notify``: a background thread collects the changes the operating system reports
-        (needs the ``watchfiles`` package); each cell then only drains them, whatever the number
-        of modules. Polling is used whenever notification is unavailable or not yet running
-        (``%hotreload status`` says which is in effect).""",
+        file. ``notify``: the operating system reports the changes, and each cell only drains
+        them, whatever the number of modules. On Linux that is the kernel's inotify queue, read
+        when the cell starts, so a save completed before the cell is never missed; on macOS and
+        Windows a background thread collects them (needs the ``watchfiles`` package), and a
+        save within about 40 ms of a cell may be seen by the next one. Polling is used whenever
+        notification is unavailable or not yet running (``%hotreload status`` says which is in
+        effect).""",
     ).tag(config=True)
 
     strict = Bool(

@@ -35,7 +35,7 @@ from ._watcher import Watcher
 # session that never edits a module (or never turns notification on) does not pay their memory.
 if TYPE_CHECKING:
     from ._diff import ModuleDiff
-    from ._notify import ChangeNotifier
+    from ._notify import Notifier
     from ._rebind import ImportTables, Namespace
     from ._source import ImportedNames, ParsedSource
     from ._transaction import ModuleReload
@@ -121,8 +121,8 @@ class Reloader:
         self._last_parsed: tuple[str, bytes, ParsedSource] | None = None
         # Other modules' `from m import x` tables, parsed once per version of their source.
         self._import_tables: ImportTables = {}
-        # Optional change notification (watchfiles); None means polling.
-        self.notifier: ChangeNotifier | None = None
+        # Optional change notification (inotify or watchfiles); None means polling.
+        self.notifier: Notifier | None = None
         self._notified_dirs: frozenset[str] = frozenset()
         self._notified_generation = -1
         # Where the time of the last check that reloaded something went, by stage, and how
@@ -259,9 +259,9 @@ class Reloader:
             self.notifier = None
             return self.detection
         if self.notifier is None:
-            from ._notify import ChangeNotifier
+            from ._notify import make_notifier
 
-            self.notifier = ChangeNotifier()
+            self.notifier = make_notifier()
             self._notified_dirs = frozenset()
             self._notified_generation = -1
         return self.detection
@@ -275,7 +275,7 @@ class Reloader:
         if notifier is None:
             return f"polling before each cell{loop}"
         if notifier.is_running:
-            return "change notification (watchfiles) before each cell"
+            return f"change notification ({notifier.backend}) before each cell"
         reason = notifier.reason or "starting"
         return f"polling before each cell{loop} (change notification unavailable: {reason})"
 

@@ -34,9 +34,11 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["ChangeNotifier", "is_available"]
+from . import _inotify
+
+__all__ = ["ChangeNotifier", "Notifier", "is_available", "make_notifier"]
 
 SOURCE_SUFFIXES = (".py", ".pyw")
 
@@ -57,7 +59,42 @@ _JOIN_SECONDS = 2.0
 WatchFunction = Callable[..., Iterator[set[tuple[Any, str]]]]
 
 
+class Notifier(Protocol):
+    """What the engine asks of a change notifier.
+
+    :class:`ChangeNotifier` (watchfiles), or on Linux :class:`~._inotify.InotifyNotifier`.
+    """
+
+    backend: str
+
+    @property
+    def is_running(self) -> bool: ...
+    @property
+    def reason(self) -> str | None: ...
+    def start(self, dirs: Iterable[str]) -> bool: ...
+    def update(self, dirs: Iterable[str]) -> bool: ...
+    def drain(self) -> set[str] | None: ...
+    def stop(self) -> None: ...
+
+
+def make_notifier() -> Notifier:
+    """The exact notifier where the system has one (inotify, read at drain), else watchfiles'.
+
+    Only inotify can promise that a save completed before the cell started is in the answer:
+    its queue is filled by the kernel during the write itself. watchfiles hands its thread a
+    batch after a quiet ``step``, so a save within about 40 ms of a cell may wait for the next.
+    """
+    if _inotify.is_available():
+        return _inotify.InotifyNotifier()
+    return ChangeNotifier()
+
+
 def is_available() -> bool:
+    """Whether change notification can run here: inotify, or ``watchfiles`` importable."""
+    return _inotify.is_available() or watchfiles_is_available()
+
+
+def watchfiles_is_available() -> bool:
     """Whether ``watchfiles`` can be imported (without importing it)."""
     try:
         return importlib.util.find_spec("watchfiles") is not None
@@ -86,6 +123,8 @@ class ChangeNotifier:
         max_pending: How many distinct changed paths may wait for a drain before the notifier
             gives up on them and asks for a full poll instead.
     """
+
+    backend = "watchfiles"
 
     def __init__(
         self,

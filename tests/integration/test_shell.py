@@ -13,6 +13,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from hotreload_ext._extension import Extension, get_extension
+from hotreload_ext._inotify import is_available as inotify_is_available
 from hotreload_ext._notify import is_available as notify_is_available
 from tests.conftest import ModuleFiles
 
@@ -362,7 +363,7 @@ def test_timings_show_the_idle_cost_and_each_stage_of_the_last_reload(
         assert f"    {stage} " in out
 
 
-@pytest.mark.skipif(not notify_is_available(), reason="watchfiles is not installed")
+@pytest.mark.skipif(not notify_is_available(), reason="no change notification here")
 def test_change_notification_mode_reloads_and_says_which_mode_is_on(
     shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -382,7 +383,8 @@ def test_change_notification_mode_reloads_and_says_which_mode_is_on(
             threading.Event().wait(0.01)
         capsys.readouterr()
         run(shell, "%hotreload status")
-        assert "change notification (watchfiles)" in capsys.readouterr().out
+        assert reloader.notifier is not None
+        assert f"change notification ({reloader.notifier.backend})" in capsys.readouterr().out
         files.write(name, SHAPES.replace("3 * r", "5 * r"))
         # The event reaches the thread asynchronously: a few cells at most.
         for _ in range(500):
@@ -395,6 +397,24 @@ def test_change_notification_mode_reloads_and_says_which_mode_is_on(
     capsys.readouterr()
     run(shell, "%hotreload status")
     assert "polling before each cell" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not inotify_is_available(), reason="exact notification needs inotify (Linux)")
+def test_notify_mode_never_misses_a_save_made_before_the_cell(
+    shell: InteractiveShell, files: ModuleFiles
+) -> None:
+    name = files.name("saved")
+    path = files.write(name, "def version():\n    return 0\n")
+    run(shell, f"from {name} import version")
+    run(shell, "%config HotReload.detection = 'notify'")
+    try:
+        run(shell, "pass")  # the notifier's first answer is "poll everything"
+        # Save, then run a cell at once, many times over: never a cell that misses the save.
+        for number in range(1, 101):
+            path.write_text(f"def version():\n    return {number}\n", encoding="utf-8")
+            assert run(shell, "version()") == number
+    finally:
+        run(shell, "%config HotReload.detection = 'poll'")
 
 
 def test_autoreload_loaded_as_well_is_reported_once_and_in_status(

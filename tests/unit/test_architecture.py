@@ -27,6 +27,7 @@ STAGES: dict[str, int] = {
     "_discovery": 1,
     "_polling": 1,
     "_watcher": 1,
+    "_inotify": 1,
     "_notify": 1,
     "_source": 2,
     "_region": 2,

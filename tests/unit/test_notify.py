@@ -1,4 +1,4 @@
-"""The change-notification collector, against the real filesystem and real watchfiles.
+"""The watchfiles change notifier (macOS, Windows), against the real filesystem and watchfiles.
 
 The operating system delivers file events asynchronously, so these tests wait for them with a
 bounded loop on ``drain()`` (generous timeouts, never a timing assertion). Everything else is
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from hotreload_ext._notify import ChangeNotifier, is_available
+from hotreload_ext._notify import ChangeNotifier
+from hotreload_ext._notify import watchfiles_is_available as is_available
 
 pytestmark = pytest.mark.skipif(not is_available(), reason="watchfiles is not installed")
 
