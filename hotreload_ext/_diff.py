@@ -17,6 +17,7 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ._freshness import RunningComparison
 from ._source import ParsedSource, Statement, body_statements
 
 __all__ = ["ModuleDiff", "diff_sources", "header_key", "match_statements", "whole_module_reason"]
@@ -39,6 +40,8 @@ class ModuleDiff:
         old: The parsed running source, if it is known.
         whole_module: Why the whole module body must run again, or None when running only
             the affected statements is safe (see :func:`whole_module_reason`).
+        running: With no old text, how the new definitions compare with the running ones
+            (what the report calls updated and added).
         origins: ``new index -> old index`` for each new statement that is a version of an old
             one: the same text, or a changed definition paired with its old version by kind,
             name and place among same-named siblings (see :func:`_pair_definitions`).
@@ -52,6 +55,7 @@ class ModuleDiff:
     old: ParsedSource | None = None
     whole_module: str | None = None
     origins: Mapping[int, int] = field(default_factory=dict)
+    running: RunningComparison | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -83,6 +87,8 @@ class ModuleDiff:
 
     def describe(self) -> tuple[list[str], list[str], list[str]]:
         """Names updated, added and removed, with class members as ``Cls.member``."""
+        if self.old is None and self.running is not None:
+            return self._describe_against_running(self.running)
         old_names = self.old.bound_names() if self.old is not None else frozenset()
         old_classes = _class_nodes(self.old)
         updated: list[str] = []
@@ -106,6 +112,21 @@ class ModuleDiff:
             for name in sorted(statement.binds):
                 (updated if name in old_names and not is_new else added).append(name)
         return _unique(updated), _unique(added), sorted(self.deleted_names)
+
+    def _describe_against_running(
+        self, running: RunningComparison
+    ) -> tuple[list[str], list[str], list[str]]:
+        # The old text is unknown: a definition is updated when the module had one by that name
+        # with other code, unchanged when its code is the same, added when it had none.
+        updated: list[str] = []
+        added: list[str] = []
+        for statement in self.new.statements:
+            for name in sorted(statement.binds):
+                if name in running.different:
+                    updated.append(name)
+                elif name in running.missing:
+                    added.append(name)
+        return _unique(updated), _unique(added), []
 
 
 def diff_sources(old: ParsedSource | None, new: ParsedSource) -> ModuleDiff:

@@ -27,6 +27,16 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from ._digest import digest_bytes
+from ._freshness import (
+    FRESH,
+    STALE,
+    UNKNOWN,
+    Freshness,
+    compare_running,
+    now_ns,
+    process_start_ns,
+    written_before,
+)
 from ._tracking import (
     UNKNOWN_STAMP,
     ReadFunction,
@@ -142,25 +152,26 @@ def _module_source(module: types.ModuleType) -> str | None:
     return path
 
 
-def changed_since_import(module: types.ModuleType, data: bytes, stamp: Stamp) -> bool:
+def changed_since_import(module: types.ModuleType, data: bytes, stamp: Stamp) -> bool | None:
     """Whether the source file changed after ``module`` was imported, as far as can be told.
 
     The import system writes a ``.pyc`` recording the source it compiled: its mtime and size
     (the default) or its hash (PEP 552). If the file no longer matches that record, the running
-    code came from older text. Without a readable ``.pyc`` nothing can be told: False. Nor when
+    code came from older text. Without a readable ``.pyc`` nothing can be told: None. Nor when
     bytecode writing is off (``PYTHONDONTWRITEBYTECODE``): a ``.pyc`` left by an earlier run
-    would then describe older text than the import used, a false alarm.
+    would then describe older text than the import used, a false alarm. :mod:`._freshness`
+    decides the modules this leaves undecided.
     """
     cached = vars(module).get("__cached__")
     if not isinstance(cached, str) or sys.dont_write_bytecode:
-        return False
+        return None
     try:
         with open(cached, "rb") as handle:
             header = handle.read(16)
     except OSError:
-        return False
+        return None
     if len(header) < 16 or header[:4] != importlib.util.MAGIC_NUMBER:
-        return False
+        return None
     flags = int.from_bytes(header[4:8], "little")
     if flags & 0b1:
         return bool(header[8:16] != importlib.util.source_hash(data))
@@ -198,6 +209,11 @@ class Discoverer(Watchlist):
         self._unwatchable_seen: set[str] = set()
         # User modules that cannot be watched (no source), reported once by the engine.
         self.unwatchable: list[tuple[str, str]] = []
+        # Found modules whose running code could not be compared with their file.
+        self.unverified: list[str] = []
+        # A moment before which no module found at the next discovery can have been imported:
+        # the process start, then the start of the previous discovery that found modules.
+        self._process_start_ns = self._imported_after_ns = process_start_ns()
 
     def discover(self) -> list[TrackedModule]:
         """Start tracking modules imported since the last call, from their current source."""
@@ -222,6 +238,7 @@ class Discoverer(Watchlist):
             self._forget(stale.name)
             replaced.append(stale.name)
         fresh = self._names_since(count, last, last_module) + replaced
+        started = now_ns()
         added: list[TrackedModule] = []
         for name in fresh:
             module = registered(name)
@@ -235,6 +252,7 @@ class Discoverer(Watchlist):
                 added.append(record)
             elif name not in self.tracked and name not in self._unwatchable_seen:
                 self._note_unwatchable(name, module)
+        self._imported_after_ns = started
         self.store.flush()
         return added
 
@@ -303,7 +321,7 @@ class Discoverer(Watchlist):
             # The dict, not hasattr(): see _module_source.
             is_package="__path__" in vars(module),
         )
-        if not stable or changed_since_import(module, data, stamp):
+        if not stable or self._freshness(name, module, data, stamp, path) == STALE:
             # The module was imported from older text. We cannot diff against it, but the next
             # check must not treat the edited file as what is running: a stamp and digest that
             # match nothing make it a change, and unknown source makes it a whole-module run.
@@ -314,6 +332,29 @@ class Discoverer(Watchlist):
         self.tracked[name] = record
         self.generation += 1
         return record
+
+    def _freshness(
+        self, name: str, module: types.ModuleType, data: bytes, stamp: Stamp, path: str
+    ) -> Freshness:
+        """Whether ``module`` runs the text ``data``; undecidable ones are noted for the user."""
+        told = changed_since_import(module, data, stamp)
+        if told is not None:
+            return STALE if told else FRESH
+        if written_before(stamp[0], self._imported_after_ns):
+            return FRESH
+        verdict = compare_running(module, data, path).verdict
+        if verdict == UNKNOWN and self._imported_after_ns == self._process_start_ns:
+            # Said for modules found when watching starts (edits saved before loading). One
+            # imported during the last cell is taken as fresh: its file would have had to
+            # change between that import and this check, in a statement that cannot be
+            # compared, and a notice for every new module of a bytecode-less session is noise.
+            self.unverified.append(name)
+        return verdict
+
+    def take_unverified(self) -> list[str]:
+        """User modules found since the last call whose freshness could not be checked."""
+        found, self.unverified = self.unverified, []
+        return found
 
     def _forget(self, name: str) -> None:
         """Stop tracking ``name`` (if it was), releasing its stored source."""

@@ -42,6 +42,12 @@ if TYPE_CHECKING:
 
 __all__ = ["HostNamespace", "Reloader", "UnknownModuleError"]
 
+_UNVERIFIED = (
+    "could not tell whether it runs the code in its file (the file changed after this session "
+    "started, and there is no bytecode cache to compare with); if you edited it before "
+    "loading hotreload, '%hotreload now MODULE' reloads it"
+)
+
 _HISTORY = 20
 
 
@@ -188,6 +194,7 @@ class Reloader:
         report.checked = len(self.watcher.tracked)
         report.notices += [ModuleNotice(p.tracked.name, p.message) for p in problems]
         report.notices += [ModuleNotice(n, m) for n, m in self.watcher.take_unwatchable()]
+        report.notices += [ModuleNotice(n, _UNVERIFIED) for n in self.watcher.take_unverified()]
         if self.watcher.extensions:
             report.notices += [ModuleNotice(n, m) for n, m in self.watcher.take_rebuilt()]
         if not changes:
@@ -340,7 +347,13 @@ class Reloader:
             # The whole body must run: that needs the whole file.
             new = parse_source(new.text, tracked.path)
             diff = diff_sources(self._running_source(tracked), new)
-        return dataclasses.replace(diff, whole_module=reason)
+        running = None
+        if diff.old is None:
+            # No text to diff against: what really changed is what differs from running code.
+            from ._freshness import compare_running
+
+            running = compare_running(tracked.module, new.text, tracked.path)
+        return dataclasses.replace(diff, whole_module=reason, running=running)
 
     def _reload(self, report: CycleReport, parsed: _Parsed) -> None:
         """Stages 4 to 9 for one module: diff, then its transaction, then its report."""

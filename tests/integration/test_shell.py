@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -415,6 +416,35 @@ def test_notify_mode_never_misses_a_save_made_before_the_cell(
             assert run(shell, "version()") == number
     finally:
         run(shell, "%config HotReload.detection = 'poll'")
+
+
+def test_an_edit_saved_before_loading_without_bytecode_is_picked_up(
+    ipython: InteractiveShell,
+    files: ModuleFiles,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # PYTHONDONTWRITEBYTECODE=1, as in many containers: no .pyc says what the import compiled.
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    name = files.name("container")
+    files.write(name, "def greet():\n    return 'hi'\n\ndef other():\n    return 0\n")
+    run(ipython, f"import {name} as m; greet = m.greet")
+    files.write(name, "def greet():\n    return 'hello'\n\ndef other():\n    return 0\n")
+    ipython.run_line_magic("load_ext", "hotreload")
+    try:
+        ipython.run_line_magic("config", "HotReload.strict = True")
+        capsys.readouterr()
+        assert run(ipython, "greet()") == "hello"
+        out = capsys.readouterr().out
+        assert f"reloaded {name}: updated greet" in out
+        assert "added" not in out
+    finally:
+        ipython.run_line_magic("unload_ext", "hotreload")
+        assert ipython.extension_manager is not None
+        ipython.extension_manager.loaded.discard("hotreload_ext")
+        ipython.config.pop("HotReload", None)
+        for key in ("m", "greet"):
+            ipython.user_ns.pop(key, None)
 
 
 def test_autoreload_loaded_as_well_is_reported_once_and_in_status(

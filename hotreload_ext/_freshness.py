@@ -1,0 +1,240 @@
+"""Stage 1 (detect): whether a module's running code matches its file, when no ``.pyc`` says.
+
+A module found already imported (when watching starts, or imported during the last cell) is
+tracked from its file as it is now. If the file was edited after the import, the running code
+came from older text, and treating the file as the running source would hide the edit for
+good. The import system's ``.pyc`` answers that (:func:`._discovery.changed_since_import`); with
+``PYTHONDONTWRITEBYTECODE=1`` (common in containers) there is none, and this module decides:
+
+1. A file last written *before* the module can have been imported is what it was imported from:
+   before this process started, for modules found at the first check; before the previous check
+   started, for modules imported since. One ``stat`` already made: nothing else to do.
+2. Otherwise the file is compiled and each top-level function and class method is compared,
+   by bytecode, constants and names (line numbers aside), with the running one. One difference:
+   the module is stale. No difference, and every other top-level statement is one that cannot
+   differ unseen (imports, docstrings, literal constants equal to the running value): fresh.
+   Anything else (``X = compute()``) cannot be decided without running it: :data:`UNKNOWN`, and
+   the user is told once how to force a reload.
+
+The same comparison tells the first reload of a stale module which definitions really changed.
+
+This module must never import IPython.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import time
+import types
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._static import own_attributes
+
+__all__ = [
+    "FRESH",
+    "STALE",
+    "UNKNOWN",
+    "Freshness",
+    "RunningComparison",
+    "compare_running",
+    "now_ns",
+    "process_start_ns",
+    "written_before",
+]
+
+Freshness = Literal["fresh", "stale", "unknown"]
+FRESH: Freshness = "fresh"
+STALE: Freshness = "stale"
+UNKNOWN: Freshness = "unknown"
+
+# Literal values whose == cannot run user code: compared with the running value directly.
+_PLAIN = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
+
+
+@dataclass(frozen=True)
+class RunningComparison:
+    """How the top-level definitions of a file compare with the running module's.
+
+    Attributes:
+        same: Names whose running object has the file's code (or literal value).
+        different: Names whose running object has other code (or another literal value).
+        missing: Names the file defines that the running module does not have.
+        undecided: Top-level statements whose effect cannot be compared without running them.
+    """
+
+    same: frozenset[str]
+    different: frozenset[str]
+    missing: frozenset[str]
+    undecided: int
+
+    @property
+    def verdict(self) -> Freshness:
+        """Stale on any difference; fresh when everything was compared; else unknown."""
+        if self.different or self.missing:
+            return STALE
+        return UNKNOWN if self.undecided else FRESH
+
+
+def process_start_ns() -> int | None:
+    """When this process started (Linux ``/proc``), in ``time.time_ns()`` terms; else None."""
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            # The command name (field 2) may hold spaces and parentheses: split after its end.
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        started_ticks = int(fields[19])  # field 22, starttime, in clock ticks since boot
+        with open("/proc/stat", "rb") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith(b"btime"))
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration, AttributeError):
+        return None
+    return (boot * ticks + started_ticks) * (1_000_000_000 // ticks)
+
+
+def written_before(mtime_ns: int, moment_ns: int | None) -> bool:
+    """Whether a file with this mtime was last written before ``moment_ns``, with a margin.
+
+    Filesystem clocks are coarse (a few ms) and the boot time in ``/proc/stat`` is rounded to the
+    second: a second of margin keeps a file written just after the moment from passing as older.
+    """
+    return moment_ns is not None and mtime_ns < moment_ns - 2_000_000_000
+
+
+def compare_running(
+    module: types.ModuleType, text: str | bytes, filename: str
+) -> RunningComparison:
+    """Compare the top-level definitions of ``text`` with ``module``'s running objects."""
+    try:
+        tree = ast.parse(text, filename)
+        # Compiled whole, and inheriting no flags of ours: the file's own __future__ imports
+        # decide its code objects' flags, as they did at import.
+        module_code = compile(tree, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return RunningComparison(frozenset(), frozenset(), frozenset(), 1)
+    # Top-level function and class-body code, by name; the last binding wins, as it did.
+    compiled = {c.co_name: c for c in module_code.co_consts if isinstance(c, types.CodeType)}
+    namespace = own_attributes(module)
+    found: dict[str, bool] = {}  # name -> same as running (the last binding wins)
+    missing: set[str] = set()
+    undecided = 0
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node.name not in namespace:
+                missing.add(node.name)
+                continue
+            found[node.name] = _definition_matches(node, namespace[node.name], compiled)
+            continue
+        compared = _compare_statement(node, namespace)
+        if compared is None:
+            undecided += 1
+        found.update(compared or {})
+    same = frozenset(n for n, equal in found.items() if equal)
+    different = frozenset(n for n, equal in found.items() if not equal)
+    return RunningComparison(same, different, frozenset(missing - found.keys()), undecided)
+
+
+def _definition_matches(
+    node: ast.stmt, running: object, compiled: dict[str, types.CodeType]
+) -> bool:
+    code = compiled.get(getattr(node, "name", ""))
+    if code is None:
+        return False
+    if isinstance(node, ast.ClassDef):
+        return isinstance(running, type) and _class_matches(code, running)
+    return _same_code(code, _function_code(running))
+
+
+def _class_matches(body: types.CodeType, cls: type) -> bool:
+    namespace = type.__getattribute__(cls, "__dict__")
+    defined = set()
+    for code in body.co_consts:
+        if not isinstance(code, types.CodeType) or code.co_name.startswith("<"):
+            continue
+        defined.add(code.co_name)
+        if not _same_code(code, _function_code(namespace.get(code.co_name))):
+            return False
+    # A method the file no longer has, still on the running class: the file changed too.
+    for name, value in namespace.items():
+        code = _function_code(value)
+        if code is not None and code.co_filename == body.co_filename and name not in defined:
+            return False
+    return True
+
+
+def _function_code(value: object) -> types.CodeType | None:
+    """The code of a function, through staticmethod/classmethod/property and ``__wrapped__``."""
+    for _ in range(10):
+        if isinstance(value, staticmethod | classmethod):
+            value = value.__func__
+        elif isinstance(value, property):
+            value = value.fget
+        if isinstance(value, types.FunctionType):
+            return value.__code__
+        wrapped = own_attributes(value).get("__wrapped__")
+        if wrapped is None:
+            return None
+        value = wrapped
+    return None
+
+
+def _same_code(left: types.CodeType, right: types.CodeType | None) -> bool:
+    """Equal bytecode, constants (nested code compared alike), names and signature shape."""
+    if right is None:
+        return False
+    shape = ("co_code", "co_names", "co_varnames", "co_freevars", "co_cellvars", "co_flags")
+    counts = ("co_argcount", "co_posonlyargcount", "co_kwonlyargcount")
+    if any(getattr(left, a) != getattr(right, a) for a in shape + counts):
+        return False
+    if len(left.co_consts) != len(right.co_consts):
+        return False
+    return all(_same_constant(a, b) for a, b in zip(left.co_consts, right.co_consts, strict=True))
+
+
+def _same_constant(left: Any, right: Any) -> bool:
+    if isinstance(left, types.CodeType):
+        return isinstance(right, types.CodeType) and _same_code(left, right)
+    return type(left) is type(right) and bool(left == right)
+
+
+def _compare_statement(node: ast.stmt, namespace: dict[str, Any]) -> dict[str, bool] | None:
+    """Names a statement binds -> equal to the running value; None when it can't be told.
+
+    Imports, docstrings and ``pass`` cannot differ unseen; an assignment of a literal is
+    compared with the running value when that value is made of literals too.
+    """
+    if isinstance(node, ast.Import | ast.ImportFrom | ast.Pass):
+        return {}
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+        return {}
+    if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
+        return None
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    names = [t.id for t in targets if isinstance(t, ast.Name)]
+    if len(names) != len(targets):
+        return None
+    try:
+        value = ast.literal_eval(node.value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    running = [namespace.get(n, _ABSENT) for n in names]
+    if _ABSENT in running:
+        return dict.fromkeys(names, False)  # a constant the running module does not have
+    if not all(_plain(r) for r in running):
+        return None  # changed by the session since, or not a literal: can't be told
+    pairs = zip(names, running, strict=True)
+    return {n: type(r) is type(value) and bool(r == value) for n, r in pairs}
+
+
+_ABSENT = object()
+
+
+def _plain(value: object) -> bool:
+    if type(value) in (tuple, frozenset):
+        return all(_plain(item) for item in value)  # type: ignore[attr-defined]
+    return type(value) in _PLAIN
+
+
+def now_ns() -> int:
+    """The moment a check starts, for :func:`written_before` at the next one."""
+    return time.time_ns()
