@@ -123,7 +123,11 @@ def compare_running(
             if node.name not in namespace:
                 missing.add(node.name)
                 continue
-            found[node.name] = _definition_matches(node, namespace[node.name], compiled)
+            matches = _definition_matches(node, namespace[node.name], compiled)
+            if matches is None:
+                undecided += 1
+            else:
+                found[node.name] = matches
             continue
         compared = _compare_statement(node, namespace)
         if compared is None:
@@ -136,30 +140,46 @@ def compare_running(
 
 def _definition_matches(
     node: ast.stmt, running: object, compiled: dict[str, types.CodeType]
-) -> bool:
+) -> bool | None:
+    """Whether the running object has the definition's code; None when that can't be told."""
     code = compiled.get(getattr(node, "name", ""))
     if code is None:
-        return False
+        return None
     if isinstance(node, ast.ClassDef):
-        return isinstance(running, type) and _class_matches(code, running)
-    return _same_code(code, _function_code(running))
+        return _class_matches(code, running) if isinstance(running, type) else None
+    return _code_matches(code, _function_code(running))
 
 
-def _class_matches(body: types.CodeType, cls: type) -> bool:
+def _code_matches(code: types.CodeType, running: types.CodeType | None) -> bool | None:
+    # Only the function this very definition made can be compared: a decorator may return
+    # another function (a wrapper without __wrapped__), whose code says nothing about the file.
+    if running is None or running.co_name != code.co_name:
+        return None
+    if running.co_filename != code.co_filename:
+        return None
+    return _same_code(code, running)
+
+
+def _class_matches(body: types.CodeType, cls: type) -> bool | None:
     namespace = type.__getattribute__(cls, "__dict__")
     defined = set()
+    verdict: bool | None = True
     for code in body.co_consts:
         if not isinstance(code, types.CodeType) or code.co_name.startswith("<"):
             continue
         defined.add(code.co_name)
-        if not _same_code(code, _function_code(namespace.get(code.co_name))):
+        if code.co_name not in namespace:
+            return False  # a method the running class does not have
+        matches = _code_matches(code, _function_code(namespace[code.co_name]))
+        if matches is False:
             return False
+        verdict = verdict if matches else None
     # A method the file no longer has, still on the running class: the file changed too.
     for name, value in namespace.items():
         code = _function_code(value)
         if code is not None and code.co_filename == body.co_filename and name not in defined:
             return False
-    return True
+    return verdict
 
 
 def _function_code(value: object) -> types.CodeType | None:
@@ -169,12 +189,11 @@ def _function_code(value: object) -> types.CodeType | None:
             value = value.__func__
         elif isinstance(value, property):
             value = value.fget
-        if isinstance(value, types.FunctionType):
-            return value.__code__
         wrapped = own_attributes(value).get("__wrapped__")
-        if wrapped is None:
-            return None
-        value = wrapped
+        if wrapped is not None:
+            value = wrapped
+            continue
+        return value.__code__ if isinstance(value, types.FunctionType) else None
     return None
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "ImportedNames",
     "Namespace",
     "add_star_exports",
+    "drop_star_exports",
     "exported_names",
     "exports",
     "from_imports",
@@ -222,8 +223,42 @@ def add_star_exports(
     return shown
 
 
+def drop_star_exports(
+    module_name: str,
+    dropped: Mapping[str, Any],
+    namespaces: Iterable[Namespace],
+    tables: ImportTables,
+    journal: Journal,
+) -> list[str]:
+    """Take a module's no-longer-exported names out of where ``from module import *`` put them.
+
+    ``dropped`` maps those names to the objects they had. Running the star import again in a
+    fresh process would not bind them; a namespace where the name still holds that object got
+    it from the star import, and loses it. A name the user bound to something else since is
+    left alone. Re-exports are followed, as in :func:`add_star_exports`.
+    """
+    shown: list[str] = []
+    pending = [(module_name, dict(dropped))]
+    namespaces = list(namespaces)
+    while pending:
+        source, names = pending.pop()
+        for namespace in _star_importers(source, namespaces, tables, also=names):
+            mapping = namespace.mapping
+            held = {n: v for n, v in names.items() if mapping.get(n, MISSING) is v}
+            for name, value in held.items():
+                journal.add(functools.partial(mapping.__setitem__, name, value))
+                del mapping[name]
+                shown.append(f"{name} (removed) in {namespace.label}")
+            if namespace.module_name and held:
+                pending.append((namespace.module_name, held))
+    return shown
+
+
 def _star_importers(
-    source: str, namespaces: list[Namespace], tables: ImportTables
+    source: str,
+    namespaces: list[Namespace],
+    tables: ImportTables,
+    also: Mapping[str, Any] | None = None,
 ) -> list[Namespace]:
     """The namespaces that did ``from source import *``.
 
@@ -232,7 +267,7 @@ def _star_importers(
     source), so a reload that adds a name does not read every watched module.
     """
     namespace_of_source = getattr(sys.modules.get(source), "__dict__", {})
-    shared = list(exported_names(namespace_of_source).items())
+    shared = list(exported_names(namespace_of_source).items()) + list((also or {}).items())
     hint = re.compile(r"\bimport\s*\*")
     found: list[Namespace] = []
     for namespace in namespaces:

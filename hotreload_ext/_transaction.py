@@ -41,6 +41,7 @@ from ._rebind import (
     ImportTables,
     Namespace,
     add_star_exports,
+    drop_star_exports,
     exported_names,
     rebind_imports,
 )
@@ -192,6 +193,9 @@ class ModuleReload:
         added = steps.newly_exported()
         if added:
             rebound += add_star_exports(self.name, added, namespaces(), tables, journal)
+        dropped = steps.no_longer_exported()
+        if dropped:
+            rebound += drop_star_exports(self.name, dropped, namespaces(), tables, journal)
         return rebound
 
     def _commit(self, steps: _Steps) -> None:
@@ -495,6 +499,22 @@ class _Steps:
             return {n: namespace[n] for n in exported if n in added}
         before = set(exported_names(initial))
         return {n: v for n, v in exported_names(namespace).items() if n not in before}
+
+    def no_longer_exported(self) -> dict[str, Any]:
+        """What ``from module import *`` bound before this reload and binds no more.
+
+        The names, with the objects they had.
+        """
+        namespace, initial = self.namespace, self.initial
+        if namespace.get("__all__", MISSING) is initial.get("__all__", MISSING):
+            # Same export rule: only names the module no longer binds at all can drop out.
+            gone = initial.keys() - namespace.keys()
+            if not gone:
+                return {}
+            rule = {"__all__": initial.get("__all__")} | {n: initial[n] for n in gone}
+            return exported_names(rule)
+        now = exported_names(namespace)
+        return {n: v for n, v in exported_names(initial).items() if n not in now}
 
     def identity_changes(self) -> dict[str, tuple[Any, Any]]:
         """``name -> (old, new)`` for the names now bound to a different object.

@@ -129,3 +129,18 @@ def test_a_method_removed_before_watching_makes_the_class_differ(files: ModuleFi
     compared = compare_running(m, source.split("\n\n    def b")[0] + "\n", str(files.path(name)))
 
     assert compared.different == {"C"}
+
+
+def test_a_wrapper_that_hides_the_function_is_undecided_not_stale(files: ModuleFiles) -> None:
+    name = files.name("hidden")
+    source = (
+        "def deco(fn):\n    def wrapper(x):\n        return fn(x)\n\n    return wrapper\n\n"
+        "@deco\ndef f(x):\n    return x\n"
+    )
+    m = files.load(name, source)
+
+    compared = compare_running(m, source, str(files.path(name)))
+
+    assert compared.verdict == "unknown"
+    assert compared.same == {"deco"}
+    assert not compared.different

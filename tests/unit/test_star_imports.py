@@ -65,3 +65,24 @@ def test_a_package_re_exporting_with_a_star_passes_new_names_on(
     check(reloader)
     assert u.g() == 2
     assert u.LIMIT == 5
+
+
+def test_names_no_longer_exported_leave_where_the_star_import_put_them(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    core, user, again = files.name("dropcore"), files.name("dropuser"), files.name("dropagain")
+    files.load(core, "def f():\n    return 'f'\n\ndef g():\n    return 'g'\n\nKEEP = 1\n")
+    u = files.load(user, f"from {core} import *\n")
+    a = files.load(again, f"from {core} import *\ng = 'mine'\n")  # bound to its own value
+    reloader.discover()
+
+    files.write(core, "KEEP = 1\n")  # f and g deleted: a fresh import would not bind them
+    check(reloader)
+
+    assert not hasattr(u, "f")
+    assert not hasattr(u, "g")
+    assert not hasattr(a, "f")
+    assert a.g == "mine"
+    files.write(core, "__all__ = []\nKEEP = 1\n")  # no longer exported, though still bound
+    check(reloader)
+    assert not hasattr(u, "KEEP")
