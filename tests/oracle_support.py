@@ -456,6 +456,7 @@ GAPS = {
     "handler-added-with-edit": "one save adding a `def _` handler and editing another",
     "same-type-handlers": "two singledispatch handlers registered for the same type",
     "overload-stubs": "typing.overload stubs (then only implementations are generated)",
+    "star-import-removed": "a `from m import *` statement removed",
 }
 
 
@@ -472,6 +473,10 @@ class World:
     avoid: frozenset[str] = frozenset()  # known engine gaps the edits steer around (GAPS)
     # What this step did to each module's `def _` handlers: "added", "removed", "edited".
     traded: dict[int, set[str]] = field(default_factory=dict)
+    # Star imports: importing module -> the lower module it does `from ... import *` from.
+    stars: dict[int, int] = field(default_factory=dict)
+    # Modules that define `__all__` (every other item of theirs, so a star import skips some).
+    alls: set[int] = field(default_factory=set)
 
     # --- queries --------------------------------------------------------------------------
     def alive(self, uid: int) -> bool:
@@ -605,10 +610,15 @@ class World:
             head += [f"from . import m{m}\n" for m in sorted(module_imports)]
         else:
             head += [f"import {PREFIX}m{m}\n" for m in sorted(module_imports)]
+        if module in self.stars:
+            head.append(f"from {source}m{self.stars[module]} import *\n")
         head += [
             f"from {source}m{m} import {', '.join(sorted(names))}\n"
             for m, names in sorted(from_imports.items())
         ]
+        if module in self.alls:
+            exported = [self.items[u].name for u in self.order[module][::2]]
+            head.append(f"__all__ = {exported!r}\n")
         chunks = [self.render_item(self.items[uid]) for uid in self.order[module]]
         if extra is not None:
             chunks.insert(extra[0], extra[1])
@@ -1521,6 +1531,17 @@ def change_doc(world: World, module: int, rng: random.Random) -> None:
     )
 
 
+def change_exports(world: World, module: int, rng: random.Random) -> None:
+    """Add or remove a star import of a lower module, or ``__all__``."""
+    if module > 0 and rng.random() < 0.5:
+        if module not in world.stars:
+            world.stars[module] = rng.randrange(module)
+        elif world.allows("star-import-removed"):
+            del world.stars[module]
+        return
+    world.alls ^= {module}
+
+
 EDITS: list[Callable[[World, int, random.Random], None]] = [
     add_item,
     add_item,
@@ -1533,6 +1554,7 @@ EDITS: list[Callable[[World, int, random.Random], None]] = [
     move_item,
     move_to_module,
     change_doc,
+    change_exports,
 ]
 
 
@@ -1548,6 +1570,10 @@ def new_world(
     for module in range(modules):
         for _ in range(rng.randint(2, 5)):
             add_item(world, module, rng)
+    if rng.random() < 0.3:
+        world.stars[modules - 1] = rng.randrange(modules - 1)
+    if rng.random() < 0.2:
+        world.alls.add(rng.randrange(modules))
     return world
 
 
@@ -1571,6 +1597,7 @@ def _broken_step(world: World, rng: random.Random) -> dict[str, str]:
         if all(after[s] == before[s] for s in after if s != world.key(module)):
             world.order, world.items, world.docs = trial.order, trial.items, trial.docs
             world.serial, world.traded = trial.serial, trial.traded
+            world.stars, world.alls = trial.stars, trial.alls
     sources = world.render_all()
     uid = world.next_serial()
     bad = rng.choice(
