@@ -54,7 +54,7 @@ from ._redefine import (
     update_function,
 )
 from ._redefine_class import update_class
-from ._source import ParsedSource, Statement
+from ._source import ParsedSource, Statement, resolve_import
 from ._tracking import Change, files_in_failure
 
 __all__ = ["Committed", "ModuleReload", "RolledBack"]
@@ -474,6 +474,7 @@ class _Steps:
         diff, name, module = self.diff, self.module.__name__, self.module
         for deleted in diff.deleted_names:
             self.namespace.pop(deleted, None)
+        self._drop_star_imported()
         new, old = diff.new, diff.old
         if new.region is not None and old is not None and old.region is not None:
             # Only part of the file was parsed: what follows it may have moved.
@@ -487,6 +488,28 @@ class _Steps:
             sys.modules[name] = module
         migrate_instances(self.patcher.replacements)
         self.patcher.commit()
+
+    def _drop_star_imported(self) -> None:
+        """Delete what a removed ``from X import *`` bound, as a fresh import would not have it.
+
+        Its names are unknown to the parser: they are ``X``'s exports, where the module still
+        holds ``X``'s object under that name and no statement of the new source binds it.
+        """
+        removed = [s.node for s in self.diff.removed if isinstance(s.node, ast.ImportFrom)]
+        stars = [node for node in removed if any(a.name == "*" for a in node.names)]
+        if not stars:
+            return
+        name = self.module.__name__
+        package = name if "__path__" in self.namespace else name.rpartition(".")[0]
+        kept = self.diff.new.bound_names()
+        for node in stars:
+            source = resolve_import(node.module, node.level, package)
+            exporter = getattr(sys.modules.get(source or ""), "__dict__", None)
+            if not isinstance(exporter, dict):
+                continue
+            for exported, value in exported_names(exporter).items():
+                if exported not in kept and self.namespace.get(exported, MISSING) is value:
+                    del self.namespace[exported]
 
     def newly_exported(self) -> dict[str, Any]:
         """The names ``from module import *`` binds now and did not before this reload."""

@@ -86,3 +86,16 @@ def test_names_no_longer_exported_leave_where_the_star_import_put_them(
     files.write(core, "__all__ = []\nKEEP = 1\n")  # no longer exported, though still bound
     check(reloader)
     assert not hasattr(u, "KEEP")
+
+
+def test_a_removed_star_import_takes_its_names_away(files: ModuleFiles, reloader: Reloader) -> None:
+    core, user = files.name("gonecore"), files.name("goneuser")
+    files.load(core, "def f():\n    return 'f'\n\nX = 1\n")
+    u = files.load(user, f"from {core} import *\n\nX = 2\n")
+    reloader.discover()
+
+    files.write(user, "X = 2\n")
+    check(reloader)
+
+    assert not hasattr(u, "f")
+    assert u.X == 2, "a name the module binds itself stays"
