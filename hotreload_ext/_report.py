@@ -263,7 +263,11 @@ def module_report(committed: Committed) -> ModuleReport:
 def _replaced(r: Replacement) -> str:
     """``P (its __slots__ changed; 2 old objects moved to the new class; ...)``, plain words."""
     name = r.old.__qualname__
-    parts = [r.reason, f"{plural(r.moved, 'old object')} moved to the new class"]
+    parts = [r.reason]
+    if r.moved:
+        parts.append(f"{plural(r.moved, 'old object')} moved to the new class")
+    elif not r.kept:
+        parts.append("no old objects to move")
     if r.rebased:
         parts.append(f"subclasses now based on the new class: {', '.join(r.rebased)}")
     if r.kept:
