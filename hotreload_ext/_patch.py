@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._forward import FORWARDS
-from ._journal import MISSING, Journal, set_closure
+from ._journal import MISSING, Journal, annotations_of, set_closure
 from ._libraries import ClassChanges, Stale
 from ._static import class_attribute, is_lru_wrapper
 
@@ -173,7 +173,7 @@ class Patcher:
         old.__defaults__ = new.__defaults__
         old.__kwdefaults__ = new.__kwdefaults__
         old.__doc__ = new.__doc__
-        old.__annotations__ = new.__annotations__
+        setattr(old, *annotations_of(new))  # lazy on Python 3.14: see annotations_of
         old.__name__ = new.__name__
         old.__qualname__ = new.__qualname__
         if hasattr(new, "__type_params__"):  # Python 3.12+

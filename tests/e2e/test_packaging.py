@@ -128,3 +128,21 @@ def test_a_pure_python_wheel_can_be_built(tmp_path: Path) -> None:
         names = archive.namelist()
     assert "hotreload_ext/_report.py" in names
     assert not [n for n in names if n.endswith((".so", ".pyd", ".c"))]
+
+
+def test_platform_wheels_are_configured_for_every_supported_python() -> None:
+    if sys.version_info < (3, 11):
+        pytest.skip("tomllib is new in Python 3.11")
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    wheels = config["tool"]["cibuildwheel"]
+    classifiers = config["project"]["classifiers"]
+    versions = [c.rsplit(" ", 1)[1] for c in classifiers if c.startswith("Programming Language")]
+    for version in versions:
+        if version.count(".") == 1:
+            assert f"cp{version.replace('.', '')}-*" in wheels["build"], version
+    # Linux and macOS get the C loop; Windows the pure wheel (the C loop is POSIX-only).
+    assert {"linux", "macos", "windows"} <= set(wheels)
+    assert "*-win*" in wheels["skip"]
+    assert "_unverified is not None" in wheels["test-command"]
