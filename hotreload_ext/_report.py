@@ -266,7 +266,7 @@ def _replaced(r: Replacement) -> str:
     parts = [r.reason]
     if r.moved:
         parts.append(f"{plural(r.moved, 'old object')} moved to the new class")
-    elif not r.kept:
+    elif not r.kept and not r.not_moved:
         parts.append("no old objects to move")
     if r.rebased:
         parts.append(f"subclasses now based on the new class: {', '.join(r.rebased)}")
