@@ -129,7 +129,7 @@ class Extension:
             self.emit(CycleReport(internal=[internal_error(exc)]))
             return None
 
-    # --- output ---------------------------------------------------------------------------
+    # --- output ------------------------------------------------------------------------------
     def emit(self, report: CycleReport) -> None:
         """Show and log a check's report at the configured verbosity, each part once."""
         _log(report, self.settings.verbosity)
@@ -177,10 +177,16 @@ class Extension:
             # hotreload's own error (every frame matters for the bug report), or no IPython.
             print(str(failure), file=sys.stderr)
             return
-        if isinstance(exc, SyntaxError):
-            frames = self.shell.SyntaxTB.structured_traceback(type(exc), exc, [])
-        else:
-            frames = formatter.structured_traceback(type(exc), exc, user_frames(exc), 0)
+        try:
+            if isinstance(exc, SyntaxError):
+                frames = self.shell.SyntaxTB.structured_traceback(type(exc), exc, [])
+            else:
+                frames = formatter.structured_traceback(type(exc), exc, user_frames(exc), 0)
+        except Exception:
+            # IPython could not format it (a hostile exception's __str__, say): the plain text
+            # still tells the user, and the report must never take the cell down.
+            print(str(failure), file=sys.stderr)
+            return
         stb = [failure.headline(), *_shorten_paths(frames, exc)]
         if type(self.shell)._showtraceback is not InteractiveShell._showtraceback:
             # A kernel sends errors on their own channel: the notebook shows one error output.
@@ -228,6 +234,7 @@ def unload(shell: Any) -> None:
     extension = _loaded.pop(shell, None)
     if extension is None:
         return
+    logger.propagate = False  # the module's default (report_to may have changed it)
     # The notifier's thread (if any) and the watcher's directory handles go with the extension.
     extension.reloader.close()
     for event, callback in (

@@ -336,7 +336,8 @@ def _why_not_alone(member: Statement, before: Statement | None, cls: type) -> st
     expected = _descriptor_type(member)
     if current is not MISSING and type(current) is not expected:
         kind = type(current).__name__
-        return f"{name} was turned into a {kind} when the class was made"
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        return f"{name} was turned into {article} {kind} when the class was made"
     return None
 
 
