@@ -73,6 +73,8 @@ def set_closure(
     CPython checks that ``len(__closure__)`` equals the code's free-variable count when
     ``__code__`` is assigned, so the closure is swapped first. Between the two steps the
     function must not run: the switch interval is raised so no other thread is scheduled there.
+    (On a free-threaded build other threads run in parallel regardless; docs/limitations.md,
+    "Python 3.14", says what that means.)
     """
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1000.0)
