@@ -34,6 +34,18 @@ class HotReload(Configurable):
         that ran again, the reload mode and timings.""",
     ).tag(config=True)
 
+    report_to = CaselessStrEnum(
+        ["screen", "logging"],
+        default_value="screen",
+        help="""Where reports go. ``screen``: in the cell's output (a notebook shows a reload as
+        one compact block with the names in a collapsed list, a failure as one error with
+        IPython's traceback; a terminal prints one line). The ``logging`` logger named
+        ``"hotreload"`` receives them too but does not pass them on to the root logger, so
+        ``logging.basicConfig()`` never shows a report twice. ``logging``: only to that
+        logger, which then passes them on like any other (failures at ``ERROR``, notices at
+        ``WARNING``, reloads at ``INFO``).""",
+    ).tag(config=True)
+
     watch = List(
         Unicode(),
         default_value=[],

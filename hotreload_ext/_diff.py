@@ -93,6 +93,8 @@ class ModuleDiff:
         old_classes = _class_nodes(self.old)
         updated: list[str] = []
         added: list[str] = []
+        # Removed members read like removed module names: "removed Cls.m", never "updated".
+        removed: list[str] = sorted(self.deleted_names)
         for index in sorted(self.changed):
             statement = self.new.statements[index]
             node = statement.node
@@ -101,7 +103,7 @@ class ModuleDiff:
                 if members is not None:
                     member_updated, member_added, member_removed = members
                     updated += [f"{node.name}.{m}" for m in member_updated]
-                    updated += [f"{node.name}.{m} (removed)" for m in member_removed]
+                    removed += [f"{node.name}.{m}" for m in member_removed]
                     added += [f"{node.name}.{m}" for m in member_added]
                     if not (member_updated or member_added or member_removed):
                         updated.append(node.name)
@@ -111,7 +113,7 @@ class ModuleDiff:
             is_new = statement.kind != "statement" and self.origin(index) is None
             for name in sorted(statement.binds):
                 (updated if name in old_names and not is_new else added).append(name)
-        return _unique(updated), _unique(added), sorted(self.deleted_names)
+        return _unique(updated), _unique(added), _unique(removed)
 
     def _describe_against_running(
         self, running: RunningComparison

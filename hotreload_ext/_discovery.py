@@ -113,6 +113,13 @@ class ModuleFilter:
             return None
         return path if self._is_user_file(name, path) else None
 
+    def excluded_by(self, name: str, path: str) -> str | None:
+        """The first exclude pattern that matches the module, if one does."""
+        for pattern in self.exclude:
+            if self._matches((pattern,), name, path):
+                return pattern
+        return None
+
     def _is_user_file(self, name: str, path: str) -> bool:
         if name.split(".")[0] in _OWN_PACKAGES or self._matches(self.exclude, name, path):
             return False

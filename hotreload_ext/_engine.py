@@ -192,7 +192,7 @@ class Reloader:
         changes, problems = self.watcher.poll(forced, self._notified_paths())
         clock = _lap(report.timings, "detect (stat, read, hash)", started)
         report.checked = len(self.watcher.tracked)
-        report.notices += [ModuleNotice(p.tracked.name, p.message) for p in problems]
+        report.notices += [ModuleNotice(p.tracked.name, p.message, p.good) for p in problems]
         report.notices += [ModuleNotice(n, m) for n, m in self.watcher.take_unwatchable()]
         report.notices += [ModuleNotice(n, _UNVERIFIED) for n in self.watcher.take_unverified()]
         if self.watcher.extensions:
@@ -392,7 +392,8 @@ class Reloader:
 
     def _record_failure(self, report: CycleReport, failure: ModuleFailure) -> None:
         self.failures += 1
-        self.history.append(failure)
+        # The history outlives the cycle: it must not keep the failed code's frames alive.
+        self.history.append(dataclasses.replace(failure, exception=None))
         report.failed.append(failure)
 
     def _running_source(self, tracked: TrackedModule) -> ParsedSource | None:

@@ -6,25 +6,39 @@ This module must never be reloaded by hotreload itself (the filter skips it).
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
+import os
 import sys
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.path import compress_user
 from traitlets import Bunch
 
 from ._config import HotReload
 from ._engine import Reloader
 from ._magics import HotReloadMagics, autoreload_is_on
-from ._report import CycleReport, internal_error, plural
+from ._report import (
+    CycleReport,
+    ModuleFailure,
+    internal_error,
+    plural,
+    short_path,
+    user_frames,
+)
 
 __all__ = ["Extension", "load", "unload"]
 
 logger = logging.getLogger("hotreload")
-# Reports are printed by the extension; without a handler of its own, logging's last-resort
-# handler would print every error a second time on stderr.
+# Reports are shown by the extension; without a handler of its own, logging's last-resort
+# handler would print every error a second time on stderr. And while they are shown on screen
+# the logger keeps them to its own handlers: passed on to the root logger, a
+# `logging.basicConfig()` would print each report a second time (HotReload.report_to).
 logger.addHandler(logging.NullHandler())
+logger.propagate = False
 
 _T = TypeVar("_T")
 _loaded: weakref.WeakKeyDictionary[Any, Extension] = weakref.WeakKeyDictionary()
@@ -53,6 +67,8 @@ class Extension:
         self.settings.observe(self._patterns_changed, names=["watch", "exclude"])
         self.settings.observe(self._flags_changed, names=["selective", "strict"])
         self.settings.observe(self._detection_changed, names=["detection"])
+        self.settings.observe(self._report_to_changed, names=["report_to"])
+        self._report_to_changed(None)
         self.reloader.use_notifications(self.settings.detection == "notify")
 
     # --- hooks -------------------------------------------------------------------------------
@@ -73,7 +89,8 @@ class Extension:
         ):
             return
         self.autoreload_reported = True
-        print(AUTORELOAD_NOTICE, file=sys.stderr)
+        if self.settings.report_to == "screen":
+            print(AUTORELOAD_NOTICE, file=sys.stderr)
         logger.warning(AUTORELOAD_NOTICE)
 
     def post_run_cell(self, result: object = None) -> None:
@@ -114,35 +131,77 @@ class Extension:
 
     # --- output ------------------------------------------------------------------------------
     def emit(self, report: CycleReport) -> None:
-        """Print and log a check's report at the configured verbosity."""
-        verbosity = self.settings.verbosity
+        """Show and log a check's report at the configured verbosity, each part once."""
+        _log(report, self.settings.verbosity)
+        if self.settings.report_to != "screen":
+            return
         for error in report.internal:
             print(str(error), file=sys.stderr)
-            logger.error(str(error))
         for failure in report.failed:
-            print(str(failure), file=sys.stderr)
-            logger.error(str(failure))
+            self._show_failure(failure)
+        verbosity = self.settings.verbosity
         if verbosity == "quiet":
             return
+        plain: list[str] = []
+        rich: list[str] = []
         for notice in report.notices:
-            print(str(notice), file=sys.stderr)
-            logger.warning(str(notice))
+            if not notice.good:
+                print(str(notice), file=sys.stderr)
+                continue
+            plain.append(str(notice))
+            rich.append(f"<div>{html.escape(str(notice))}</div>")
         for reloaded in report.reloaded:
-            lines = [str(reloaded)]
-            if verbosity == "verbose":
-                lines += reloaded.details()
-            text = "\n".join(lines)
-            print(text)
-            logger.info(text)
+            details = reloaded.details() if verbosity == "verbose" else []
+            plain.append("\n".join([str(reloaded), *details]))
+            rich.append(reloaded.html(verbose=verbosity == "verbose"))
         if verbosity == "verbose" and report:
-            checked = plural(report.checked, "module")
-            line = f"hotreload: checked {checked} in {report.seconds * 1000:.2f} ms"
-            print(line)
-            logger.info(line)
+            plain.append(_checked_line(report))
+            rich.append(f"<div>{html.escape(_checked_line(report))}</div>")
+        if plain:
+            self._display("\n".join(plain), "".join(rich))
+
+    def _display(self, plain: str, rich: str) -> None:
+        """One display output: a notebook renders the HTML, a terminal prints the text."""
+        publisher = getattr(self.shell, "display_pub", None)
+        if publisher is None:
+            print(plain)
+            return
+        bundle = {"text/plain": plain, "text/html": f'<div class="hotreload">{rich}</div>'}
+        publisher.publish(data=bundle, metadata={})
+
+    def _show_failure(self, failure: ModuleFailure) -> None:
+        """A failed reload, once, as IPython shows errors: the user's frames, short paths."""
+        exc = failure.exception
+        formatter = getattr(self.shell, "InteractiveTB", None)
+        if exc is None or formatter is None:
+            # hotreload's own error (every frame matters for the bug report), or no IPython.
+            print(str(failure), file=sys.stderr)
+            return
+        try:
+            if isinstance(exc, SyntaxError):
+                frames = self.shell.SyntaxTB.structured_traceback(type(exc), exc, [])
+            else:
+                frames = formatter.structured_traceback(type(exc), exc, user_frames(exc), 0)
+        except Exception:
+            # IPython could not format it (a hostile exception's __str__, say): the plain text
+            # still tells the user, and the report must never take the cell down.
+            print(str(failure), file=sys.stderr)
+            return
+        stb = [failure.headline(), *_shorten_paths(frames, exc)]
+        if type(self.shell)._showtraceback is not InteractiveShell._showtraceback:
+            # A kernel sends errors on their own channel: the notebook shows one error output.
+            self.shell._showtraceback(type(exc), exc, stb)
+        else:
+            # A terminal (IPython's own would print it on stdout, with the cell's output).
+            print(formatter.stb2text(stb), file=sys.stderr)
 
     # --- configuration -----------------------------------------------------------------------
     def _patterns_changed(self, change: Bunch) -> None:
         self.reloader.set_patterns(self.settings.watch, self.settings.exclude)
+
+    def _report_to_changed(self, change: Bunch | None) -> None:
+        # On screen, the logger keeps reports to its own handlers (see `logger` above).
+        logger.propagate = self.settings.report_to == "logging"
 
     def _detection_changed(self, change: Bunch) -> None:
         self.reloader.use_notifications(self.settings.detection == "notify")
@@ -175,6 +234,7 @@ def unload(shell: Any) -> None:
     extension = _loaded.pop(shell, None)
     if extension is None:
         return
+    logger.propagate = False  # the module's default (report_to may have changed it)
     # The notifier's thread (if any) and the watcher's directory handles go with the extension.
     extension.reloader.close()
     for event, callback in (
@@ -194,6 +254,60 @@ def unload(shell: Any) -> None:
     if isinstance(loaded, set):
         loaded.difference_update({"hotreload", "hotreload_ext"})
     shell.magics_manager.registry.pop("HotReloadMagics", None)
+
+
+def _shorten_paths(frames: list[str], exc: BaseException) -> list[str]:
+    """IPython's traceback with the user's files relative to the working directory.
+
+    IPython already writes ``~`` for the home directory; a project's files read shorter still.
+    """
+    paths = {short_path(p): p for p in _traceback_files(exc)}
+    replacements = [
+        (variant, short)
+        for short, path in paths.items()
+        if short != path
+        for variant in (path, compress_user(path))
+    ]
+    replacements.sort(key=lambda pair: -len(pair[0]))
+    shortened = []
+    for frame in frames:
+        for long, short in replacements:
+            frame = frame.replace(long, short)
+        shortened.append(frame)
+    return shortened
+
+
+def _traceback_files(exc: BaseException) -> set[str]:
+    files = set()
+    tb = user_frames(exc)
+    while tb is not None:
+        files.add(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    if isinstance(exc, SyntaxError) and exc.filename:
+        files.add(exc.filename)
+    return {f for f in files if os.path.isabs(f)}
+
+
+def _checked_line(report: CycleReport) -> str:
+    checked = plural(report.checked, "module")
+    return f"hotreload: checked {checked} in {report.seconds * 1000:.2f} ms"
+
+
+def _log(report: CycleReport, verbosity: str) -> None:
+    """The report's lines to the ``hotreload`` logger, as much as the verbosity lets through."""
+    for error in report.internal:
+        logger.error(str(error))
+    for failure in report.failed:
+        logger.error(str(failure))
+    if verbosity == "quiet":
+        return
+    for notice in report.notices:
+        (logger.info if notice.good else logger.warning)(str(notice))
+    for reloaded in report.reloaded:
+        details = reloaded.details() if verbosity == "verbose" else []
+        logger.info("\n".join([str(reloaded), *details]))
+    if verbosity == "verbose" and report:
+        logger.info(_checked_line(report))
 
 
 AUTORELOAD_NOTICE = (

@@ -15,7 +15,7 @@ import types
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-__all__ = ["MISSING", "Journal", "set_closure"]
+__all__ = ["LAZY_ANNOTATIONS", "MISSING", "Journal", "annotations_of", "set_closure"]
 
 
 class _Missing:
@@ -31,7 +31,6 @@ _FUNCTION_ATTRS: tuple[str, ...] = (
     "__defaults__",
     "__kwdefaults__",
     "__doc__",
-    "__annotations__",
     "__dict__",
     "__name__",
     "__qualname__",
@@ -39,6 +38,22 @@ _FUNCTION_ATTRS: tuple[str, ...] = (
 )
 if sys.version_info >= (3, 12):
     _FUNCTION_ATTRS += ("__type_params__",)
+
+# Python 3.14 (PEP 649, PEP 749): a function's annotations are made on first access, by its
+# `__annotate__` function; they may name what is defined later in the module, or imported only
+# under `if TYPE_CHECKING:`. Reading `__annotations__` would run it (a NameError for those);
+# copying `__annotate__` keeps them lazy, and setting it drops what the function computed before.
+LAZY_ANNOTATIONS = sys.version_info >= (3, 14)
+
+
+def annotations_of(function: types.FunctionType) -> tuple[str, Any]:
+    """``(attribute, value)`` that gives another function these annotations, unevaluated."""
+    if LAZY_ANNOTATIONS:
+        annotate = getattr(function, "__annotate__", None)
+        if annotate is not None:
+            return "__annotate__", annotate
+    return "__annotations__", function.__annotations__
+
 
 # `__closure__` is read-only from Python. CPython's public C API has a setter; without it a
 # method that starts using zero-argument `super()` (one more free variable) could not be patched
@@ -58,6 +73,8 @@ def set_closure(
     CPython checks that ``len(__closure__)`` equals the code's free-variable count when
     ``__code__`` is assigned, so the closure is swapped first. Between the two steps the
     function must not run: the switch interval is raised so no other thread is scheduled there.
+    (On a free-threaded build other threads run in parallel regardless; docs/limitations.md,
+    "Python 3.14", says what that means.)
     """
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1000.0)
@@ -91,6 +108,8 @@ class Journal:
         closure = function.__closure__
         attrs = {name: getattr(function, name) for name in _FUNCTION_ATTRS}
         attrs["__dict__"] = dict(attrs["__dict__"])
+        annotations, value = annotations_of(function)
+        attrs[annotations] = value
 
         def undo() -> None:
             if function.__closure__ is not closure:

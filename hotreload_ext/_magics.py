@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -27,6 +28,10 @@ def autoreload_is_on(shell: Any) -> bool:
 
 
 __all__ = ["HotReloadMagics"]
+
+# The last row of `%hotreload timings`: finding new modules after the reload, the report, and
+# the bookkeeping between stages.
+_OTHER = "other (discovery, report)"
 
 _USAGE = """\
 %hotreload                      show status (same as `%hotreload status`)
@@ -55,9 +60,7 @@ class HotReloadMagics(Magics):
     def hotreload(self, line: str) -> None:
         """Steer hotreload, which reloads your edited modules before every cell.
 
-        Usage::
-
-        %hotreload                      show status (same as `%hotreload status`)
+        %hotreload                      show status (same as %hotreload status)
         %hotreload on | off             turn checking before every cell on or off
         %hotreload now [MODULE ...]     check now; named modules reload even if unchanged
         %hotreload watch [PATTERN ...]  add glob patterns of modules to watch (no pattern: list)
@@ -72,9 +75,9 @@ class HotReloadMagics(Magics):
         %hotreload timings              where the time of the last reload went, stage by
                                         stage, and what an idle cell costs
 
-        Patterns match dotted module names (``mylib.*``); a pattern containing ``/`` matches
-        the source file path instead. The same settings are traitlets: ``%config HotReload``
-        lists them, and ``c.HotReload.<name>`` sets them in ``ipython_config.py``.
+        Patterns match dotted module names (mylib.*); a pattern containing a / matches the
+        source file path instead. The same settings are traitlets: %config HotReload lists
+        them, and c.HotReload.<name> = ... sets them in ipython_config.py.
         """
         try:
             words = shlex.split(line)
@@ -110,6 +113,13 @@ class HotReloadMagics(Magics):
         watched = self.extension.reloader.watched
         self.extension.reloader.discover()
         unknown = [name for name in args if name not in watched]
+        excluded = self._excluded(unknown)
+        if excluded:
+            name, pattern = excluded[0]
+            raise UsageError(
+                f"%hotreload now: {name} is excluded (exclude pattern {pattern!r}): "
+                f"`%hotreload unexclude {pattern}` to reload it again."
+            )
         if unknown:
             raise UsageError(
                 f"%hotreload now: not a watched module: {', '.join(unknown)}. Import it first, "
@@ -139,6 +149,20 @@ class HotReloadMagics(Magics):
         print(f"hotreload: verbosity {args[0].lower()}")
 
     # --- helpers -----------------------------------------------------------------------------
+    def _excluded(self, names: list[str]) -> list[tuple[str, str]]:
+        """``(module, pattern)`` for each imported module in ``names`` an exclude pattern hides."""
+        found = []
+        module_filter = self.extension.reloader.watcher.filter
+        for name in names:
+            module = sys.modules.get(name)
+            if module is None:
+                continue
+            path = vars(module).get("__file__")
+            pattern = module_filter.excluded_by(name, path if isinstance(path, str) else "")
+            if pattern is not None:
+                found.append((name, pattern))
+        return found
+
     def _edit_patterns(self, trait: str, args: list[str], *, add: bool) -> None:
         settings = self.extension.settings
         current: list[str] = list(getattr(settings, trait))
@@ -152,8 +176,9 @@ class HotReloadMagics(Magics):
         else:
             missing = [p for p in args if p not in current]
             if missing:
+                article = "an" if trait[0] in "aeiou" else "a"
                 raise UsageError(
-                    f"%hotreload un{trait}: not a {trait} pattern: {', '.join(missing)} "
+                    f"%hotreload un{trait}: not {article} {trait} pattern: {', '.join(missing)} "
                     f"(current: {', '.join(current) or 'none'})"
                 )
             updated = [p for p in current if p not in args]
@@ -211,10 +236,12 @@ class HotReloadMagics(Magics):
             return "\n".join(lines)
         total = last.get("total", 0.0)
         lines.append(f"  last reload: {total * 1000:.2f} ms")
-        for stage, seconds in last.items():
-            if stage != "total":
-                share = f"{100 * seconds / total:.0f}%" if total else "-"
-                lines.append(f"    {stage:<30} {seconds * 1000:8.3f} ms  {share:>4}")
+        stages = {stage: seconds for stage, seconds in last.items() if stage != "total"}
+        # The rows add up to the total: what no stage measured is named, not left out.
+        stages[_OTHER] = max(0.0, total - sum(stages.values()))
+        for stage, seconds in stages.items():
+            share = f"{100 * seconds / total:.0f}%" if total else "-"
+            lines.append(f"    {stage:<30} {seconds * 1000:8.3f} ms  {share:>4}")
         return "\n".join(lines)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._forward import FORWARDS
-from ._journal import MISSING, Journal, set_closure
+from ._journal import MISSING, Journal, annotations_of, set_closure
 from ._libraries import ClassChanges, Stale
 from ._static import class_attribute, is_lru_wrapper
 
@@ -42,6 +42,9 @@ class Replacement:
     new: type
     reason: str
     moved: int = 0
+    # Old instances whose class Python refused to change (a different layout): they keep the
+    # old class, and the user must make them again.
+    kept: int = 0
     not_moved: list[str] = field(default_factory=list)
     rebased: list[str] = field(default_factory=list)
 
@@ -170,7 +173,7 @@ class Patcher:
         old.__defaults__ = new.__defaults__
         old.__kwdefaults__ = new.__kwdefaults__
         old.__doc__ = new.__doc__
-        old.__annotations__ = new.__annotations__
+        setattr(old, *annotations_of(new))  # lazy on Python 3.14: see annotations_of
         old.__name__ = new.__name__
         old.__qualname__ = new.__qualname__
         if hasattr(new, "__type_params__"):  # Python 3.12+
@@ -430,18 +433,18 @@ def _slots(cls: type) -> tuple[str, ...] | None:
 def _why_not_in_place(old: type, new: type) -> str | None:
     """None when ``new`` can be merged into ``old``; otherwise the reason it cannot."""
     if type(old) is not type(new):
-        return f"metaclass changed ({type(old).__name__} -> {type(new).__name__})"
+        return f"its metaclass changed ({type(old).__name__} -> {type(new).__name__})"
     # By identity only: `==` on classes would run a user metaclass's __eq__.
     if len(old.__bases__) != len(new.__bases__) or any(
         a is not b for a, b in zip(old.__bases__, new.__bases__, strict=True)
     ):
-        return "base classes changed"
+        return "its base classes changed"
     if issubclass(old, tuple) and old.__dict__.get("_fields") != new.__dict__.get("_fields"):
         return "its fields changed (a tuple's length is fixed when it is made)"
     if _slots(old) != _slots(new):
-        return "__slots__ changed"
+        return "its __slots__ changed"
     if old.__basicsize__ != new.__basicsize__ or old.__itemsize__ != new.__itemsize__:
-        return "instance layout changed"
+        return "its instance layout changed"
     return None
 
 
@@ -462,7 +465,7 @@ def migrate_instances(replacements: list[Replacement]) -> None:
                 sub.__bases__ = bases
                 replaced.rebased.append(sub.__qualname__)
             except TypeError as exc:
-                replaced.not_moved.append(f"subclass {sub.__qualname__} keeps it: {exc}")
+                replaced.not_moved.append(f"subclass {sub.__qualname__} keeps the old class: {exc}")
     for obj in gc.get_objects():
         replacement = by_old.get(id(type(obj)))
         if replacement is None or type(obj) is not replacement.old:
@@ -475,12 +478,12 @@ def migrate_instances(replacements: list[Replacement]) -> None:
             and len(obj) != len(fields)
         ):
             replacement.not_moved.append(
-                f"a {type(obj).__qualname__} of {len(obj)} items cannot take {len(fields)} fields;"
-                " make it again"
+                f"an old {type(obj).__qualname__} of {len(obj)} items cannot take {len(fields)}"
+                " fields; recreate it"
             )
             continue
         try:
             object.__setattr__(obj, "__class__", replacement.new)
             replacement.moved += 1
-        except TypeError as exc:
-            replacement.not_moved.append(f"{type(obj).__qualname__} instance: {exc}")
+        except TypeError:
+            replacement.kept += 1

@@ -374,6 +374,10 @@ class Poller(Watchlist):
             # Touched, or reverted to what is running: nothing to reload. Remember the stamp
             # (and that its content was verified now) so the next cell is cheap again.
             tracked.restamp(stamp)
+            if tracked.failed_digest is not None:
+                # The failed version was replaced by the running one: say the failure is over.
+                message = "healthy again: its file is back to the code that is running"
+                problems.append(Problem(tracked, message, good=True))
             tracked.clear_failure()
             return None
         if digest == tracked.failed_digest:

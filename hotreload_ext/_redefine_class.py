@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._diff import header_key, match_statements
-from ._journal import MISSING
+from ._journal import LAZY_ANNOTATIONS, MISSING
 from ._libraries import processes_member
 from ._patch import CLASS_OWN, Patcher
 from ._redefine import (
@@ -289,6 +289,10 @@ def _why_type_must_run(
     old_names = {n for m in removed for n in m.binds}
     for index in changed:
         member = members[index]
+        if LAZY_ANNOTATIONS and isinstance(member.node, ast.AnnAssign):
+            # Python 3.14 makes a class's annotations with one `__annotate__` function of its
+            # whole body: a partial body's would hold only the members it ran.
+            return f"the annotated member '{member.summary}' changed"
         for name in member.binds:
             if name == "__slots__":
                 return "its __slots__ changed"
@@ -332,7 +336,8 @@ def _why_not_alone(member: Statement, before: Statement | None, cls: type) -> st
     expected = _descriptor_type(member)
     if current is not MISSING and type(current) is not expected:
         kind = type(current).__name__
-        return f"{name} was turned into a {kind} when the class was made"
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        return f"{name} was turned into {article} {kind} when the class was made"
     return None
 
 

@@ -6,6 +6,7 @@ IPython face decides where the lines go (cell output, ``logging``) and how many 
 
 from __future__ import annotations
 
+import html
 import os
 import traceback
 import types
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ._patch import Replacement
     from ._transaction import Committed
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "module_failure",
     "module_report",
     "plural",
+    "short_path",
+    "user_frames",
     "user_traceback",
 ]
 
@@ -83,6 +87,52 @@ class ModuleReport:
         lines += [f"hotreload: stale: {line}" for line in self.stale]
         return "\n".join(lines)
 
+    def counts(self) -> str:
+        """What changed, counted: ``2 updated, 1 added``."""
+        parts = [
+            f"{len(names)} {label}"
+            for label, names in (
+                ("updated", self.updated),
+                ("added", self.added),
+                ("removed", self.removed),
+                ("replaced", self.replaced),
+            )
+            if names
+        ]
+        return ", ".join(parts) or "no definitions changed"
+
+    def html(self, *, verbose: bool = False) -> str:
+        """The report for a notebook: one compact line, the names in a collapsed block.
+
+        What could not be made right stays visible: it asks the user to act.
+        """
+        items = [
+            f"<li>{label} {_code_list(names)}</li>"
+            for label, names in (
+                ("updated", self.updated),
+                ("added", self.added),
+                ("removed", self.removed),
+                ("replaced", self.replaced),
+            )
+            if names
+        ]
+        if verbose:
+            items += [f"<li>{html.escape(line.strip())}</li>" for line in self.details()]
+        head = (
+            f"hotreload: reloaded <code>{html.escape(self.module)}</code>: "
+            f"{html.escape(self.counts())}"
+        )
+        body = (
+            f"<details><summary>{head}</summary><ul>{''.join(items)}</ul></details>"
+            if items
+            else f"<div>{head}</div>"
+        )
+        stale = "".join(
+            f'<div style="color: #a15c00">hotreload: stale: {html.escape(line)}</div>'
+            for line in self.stale
+        )
+        return body + stale
+
     def details(self) -> list[str]:
         """Extra lines for the verbose report."""
         lines = [f"  mode: {self.mode}; {self.seconds * 1000:.1f} ms"]
@@ -113,13 +163,28 @@ class ModuleFailure:
     lineno: int | None
     error: str
     traceback: str = ""
+    # The error itself, for the face to format its own way (IPython's traceback). Only the
+    # cycle's report holds it: the history keeps a copy without it, so no frame of the failed
+    # code stays alive.
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         where = self.path if self.lineno is None else f"{self.path}, line {self.lineno}"
+        # The error line is said once, in the first line; the traceback gives only the frames.
+        frames = _without_last_line(self.traceback, self.error)
         return (
             f"hotreload: could not reload {self.module} ({where}): {self.error}\n"
-            f"{self.traceback}"
+            f"{frames}"
             f"hotreload: {self.module} keeps its previous code; save a fix and run a cell to retry."
+        )
+
+    def headline(self) -> str:
+        """The line above a traceback formatted elsewhere (which ends with the error)."""
+        path = short_path(self.path)
+        where = path if self.lineno is None else f"{path}, line {self.lineno}"
+        return (
+            f"hotreload: could not reload {self.module} ({where}); it keeps its previous code: "
+            "save a fix and run a cell to retry."
         )
 
 
@@ -129,6 +194,8 @@ class ModuleNotice:
 
     module: str
     message: str
+    # Good news (a module healthy again) rather than a warning: shown like a reload.
+    good: bool = False
 
     def __str__(self) -> str:
         return f"hotreload: {self.module}: {self.message}"
@@ -174,13 +241,7 @@ def module_report(committed: Committed) -> ModuleReport:
     """The report line of a reload that committed (it keeps no live object alive)."""
     diff = committed.diff
     updated, added, removed = diff.describe()
-    replaced = [
-        f"{r.old.__qualname__} ({r.reason}; {r.moved} instance(s) moved"
-        + (f", subclasses rebased: {', '.join(r.rebased)}" if r.rebased else "")
-        + (f", {len(r.not_moved)} could not be: {r.not_moved[0]}" if r.not_moved else "")
-        + ")"
-        for r in committed.replacements
-    ]
+    replaced = [_replaced(r) for r in committed.replacements]
     reason = diff.whole_module
     return ModuleReport(
         module=committed.module,
@@ -199,13 +260,34 @@ def module_report(committed: Committed) -> ModuleReport:
     )
 
 
+def _replaced(r: Replacement) -> str:
+    """``P (its __slots__ changed; 2 old objects moved to the new class; ...)``, plain words."""
+    name = r.old.__qualname__
+    parts = [r.reason]
+    if r.moved:
+        parts.append(f"{plural(r.moved, 'old object')} moved to the new class")
+    elif not r.kept and not r.not_moved:
+        parts.append("no old objects to move")
+    if r.rebased:
+        parts.append(f"subclasses now based on the new class: {', '.join(r.rebased)}")
+    if r.kept:
+        them = "it" if r.kept == 1 else "them"
+        keeps = "keeps" if r.kept == 1 else "keep"
+        parts.append(
+            f"{plural(r.kept, f'old {name} object')} {keeps} the old class: {r.reason}, so "
+            f"Python cannot move {them}; recreate {them}"
+        )
+    parts += r.not_moved
+    return f"{name} ({'; '.join(parts)})"
+
+
 def module_failure(module: str, path: str, error: BaseException) -> ModuleFailure:
     """The report of a module whose new code failed: the user's error, the user's frames."""
     text, lineno = user_traceback(error)
     if isinstance(error, SyntaxError) and error.filename:
         path = error.filename
     message = error.msg if isinstance(error, SyntaxError) else error
-    return ModuleFailure(module, path, lineno, f"{type(error).__name__}: {message}", text)
+    return ModuleFailure(module, path, lineno, f"{type(error).__name__}: {message}", text, error)
 
 
 def internal_failure(module: str, path: str, error: BaseException) -> ModuleFailure:
@@ -229,15 +311,47 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def short_path(path: str) -> str:
+    """``path`` relative to the working directory when under it, else with ``~`` for home."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive, on Windows
+        relative = path
+    if not relative.startswith(os.pardir):
+        return relative
+    home = os.path.expanduser("~")
+    if home not in ("~", os.sep) and path.startswith(home + os.sep):
+        return "~" + path[len(home) :]
+    return path
+
+
+def _without_last_line(text: str, error: str) -> str:
+    """``text`` without its final exception line (``error`` says it already)."""
+    lines = text.splitlines(keepends=True)
+    if lines and lines[-1].startswith(error.split(":", 1)[0]):
+        lines.pop()
+    return "".join(lines)
+
+
+def _code_list(names: tuple[str, ...]) -> str:
+    return ", ".join(f"<code>{html.escape(name)}</code>" for name in names)
+
+
+def user_frames(exc: BaseException) -> types.TracebackType | None:
+    """``exc``'s traceback from the user's first frame on (hotreload's own frames skipped)."""
+    tb = exc.__traceback__
+    while tb is not None and _is_own_frame(tb):
+        tb = tb.tb_next
+    return tb
+
+
 def _is_own_frame(tb: types.TracebackType) -> bool:
     return os.path.dirname(os.path.abspath(tb.tb_frame.f_code.co_filename)) == _PACKAGE_DIR
 
 
 def user_traceback(exc: BaseException) -> tuple[str, int | None]:
     """Format ``exc`` without hotreload's frames; also return the user's innermost line."""
-    tb = exc.__traceback__
-    while tb is not None and _is_own_frame(tb):
-        tb = tb.tb_next
+    tb = user_frames(exc)
     lineno: int | None = None
     if isinstance(exc, SyntaxError):
         lineno = exc.lineno

@@ -370,10 +370,11 @@ class Change:
 
 @dataclass(frozen=True)
 class Problem:
-    """A watched module whose file can no longer be read."""
+    """A watched module whose file can no longer be read (or, ``good``, is healthy again)."""
 
     tracked: TrackedModule
     message: str
+    good: bool = False
 
 
 StatFunction = Callable[[str], os.stat_result]

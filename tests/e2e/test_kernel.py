@@ -8,6 +8,7 @@ kernel's ``sys.path``. The test process plays the editor, rewriting a module bet
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,7 +75,19 @@ class KernelCell:
     stdout: str = ""
     stderr: str = ""
     result: str | None = None
+    # The cell's own errors: its code raised (the execute reply was not "ok").
     errors: list[str] = field(default_factory=list)
+    # `display_data` bundles and `error` outputs, as the notebook would show them.
+    displays: list[dict[str, str]] = field(default_factory=list)
+    error_outputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def plain_traceback(error: dict[str, Any]) -> str:
+    """An `error` output's traceback as text, without colours."""
+    return ANSI.sub("", "\n".join(error["traceback"]))
 
 
 class Kernel:
@@ -97,8 +110,10 @@ class Kernel:
                     cell.stderr += content["text"]
             elif kind == "execute_result":
                 cell.result = content["data"]["text/plain"]
+            elif kind == "display_data":
+                cell.displays.append(content["data"])
             elif kind == "error":
-                cell.errors.append("\n".join(content["traceback"]))
+                cell.error_outputs.append(content)
 
         reply = self.client.execute_interactive(
             code, timeout=TIMEOUT, output_hook=collect, allow_stdin=False
@@ -111,6 +126,7 @@ class Kernel:
         """Run a cell that must neither raise nor print on stderr."""
         cell = self.execute(code)
         assert not cell.errors, "\n".join(cell.errors)
+        assert not cell.error_outputs, [plain_traceback(e) for e in cell.error_outputs]
         assert cell.stderr == "", cell.stderr
         assert "internal error" not in cell.stdout, cell.stdout
         return cell
@@ -150,6 +166,15 @@ def test_kernel_runs_this_environments_python(kernel: Kernel) -> None:
     assert package_dir.result == repr(os.path.dirname(hotreload_ext.__file__))
 
 
+def hotreload_display(cell: KernelCell) -> dict[str, str]:
+    """The cell's one hotreload report: a display output with text and HTML, not a stream."""
+    assert cell.stdout == "", cell.stdout
+    assert len(cell.displays) == 1, cell.displays
+    (bundle,) = cell.displays
+    assert set(bundle) == {"text/plain", "text/html"}, bundle
+    return bundle
+
+
 def test_edit_reaches_the_running_kernel(kernel: Kernel, workdir: Path) -> None:
     module = workdir / "shapes.py"
     save(module, V1)
@@ -159,15 +184,21 @@ def test_edit_reaches_the_running_kernel(kernel: Kernel, workdir: Path) -> None:
 
     save(module, V2)
     cell = kernel.run("area(2), c.describe(), bound(), c.double().describe()")
-    # The report line arrives in this cell's own output, before its result.
-    assert cell.stdout == (
-        "hotreload: reloaded shapes: updated area, Circle.describe; added Circle.double\n"
+    # The report arrives in this cell's own output, before its result, as one display output:
+    # a line of text for a terminal front end, compact HTML for the notebook.
+    report = hotreload_display(cell)
+    assert report["text/plain"] == (
+        "hotreload: reloaded shapes: updated area, Circle.describe; added Circle.double"
     )
+    html = report["text/html"]
+    assert "reloaded <code>shapes</code>: 2 updated, 1 added" in html
+    assert "<details>" in html
+    assert "<code>Circle.double</code>" in html
     assert cell.result == "(12, 'Circle(2, area=12)', 'Circle(2, area=12)', 'Circle(4, area=48)')"
     assert kernel.run("type(c) is shapes.Circle, shapes.__doc__").result == "(True, 'Version 2.')"
 
 
-def test_failing_edit_is_reported_once_on_stderr_and_keeps_the_old_code(
+def test_failing_edit_is_one_error_output_and_keeps_the_old_code(
     kernel: Kernel, workdir: Path
 ) -> None:
     module = workdir / "shapes.py"
@@ -177,21 +208,29 @@ def test_failing_edit_is_reported_once_on_stderr_and_keeps_the_old_code(
 
     save(module, RAISING)
     cell = kernel.execute("area(2), c.describe()")
+    # The cell itself ran, with the old code.
     assert not cell.errors, cell.errors
     assert cell.result == "(4, 'Circle(2)')"
+    # One error output, as IPython shows errors; nothing on stdout or stderr.
     assert cell.stdout == ""
-    lines = cell.stderr.splitlines()
-    assert lines[0] == (
-        f"hotreload: could not reload shapes ({module}, line 8): "
-        "RuntimeError: cannot load the table"
+    assert cell.stderr == ""
+    assert cell.displays == []
+    assert len(cell.error_outputs) == 1, cell.error_outputs
+    (error,) = cell.error_outputs
+    assert (error["ename"], error["evalue"]) == ("RuntimeError", "cannot load the table")
+    text = plain_traceback(error)
+    # The kernel runs in the work directory: the path is short.
+    assert text.splitlines()[0] == (
+        "hotreload: could not reload shapes (shapes.py, line 8); it keeps its previous code: "
+        "save a fix and run a cell to retry."
     )
-    assert sum("could not reload" in line for line in lines) == 1
-    assert lines[-1] == (
-        "hotreload: shapes keeps its previous code; save a fix and run a cell to retry."
-    )
-    # The user's traceback points at their line, without hotreload's own frames.
-    assert f'File "{module}", line 8' in cell.stderr
-    assert "hotreload_ext" not in cell.stderr
+    assert text.count("could not reload") == 1
+    # The user's frame, with a short path; the error line once; no hotreload frames.
+    assert "File shapes.py:8" in text
+    assert text.count("cannot load the table") == 2, text  # the source line and the error line
+    assert text.rstrip().splitlines()[-1] == "RuntimeError: cannot load the table"
+    assert "hotreload_ext" not in text
+    assert str(workdir) not in text
     # All or nothing: nothing of the failed version leaked into the module.
     leaked = kernel.run("hasattr(shapes.Circle, 'double'), shapes.__doc__")
     assert leaked.result == "(False, 'Version 1.')"
@@ -199,10 +238,51 @@ def test_failing_edit_is_reported_once_on_stderr_and_keeps_the_old_code(
     # Reported once: the next cell is quiet, and still runs the old code.
     cell = kernel.run("area(2), c.describe()")
     assert cell.stdout == ""
+    assert cell.displays == []
     assert cell.result == "(4, 'Circle(2)')"
+
+    # Restoring the last good text: one line says the module is healthy again.
+    save(module, V1)
+    cell = kernel.run("area(2)")
+    assert hotreload_display(cell)["text/plain"] == (
+        "hotreload: shapes: healthy again: its file is back to the code that is running"
+    )
 
     # The fix is picked up.
     save(module, V2)
     cell = kernel.run("area(2), c.describe()")
-    assert cell.stdout.startswith("hotreload: reloaded shapes: ")
+    assert hotreload_display(cell)["text/plain"].startswith("hotreload: reloaded shapes: ")
     assert cell.result == "(12, 'Circle(2, area=12)')"
+
+
+def test_reports_appear_once_with_logging_configured(kernel: Kernel, workdir: Path) -> None:
+    module = workdir / "shapes.py"
+    save(module, V1)
+    load_hotreload(kernel)
+    # The root logger prints every record it receives on stderr.
+    kernel.run("import logging; logging.basicConfig(level=logging.INFO)")
+    kernel.run("import shapes")
+
+    save(module, V2)
+    cell = kernel.run("shapes.area(2)")  # run() also asserts nothing came on stderr
+    assert hotreload_display(cell)["text/plain"].startswith("hotreload: reloaded shapes: ")
+
+    save(module, RAISING)
+    cell = kernel.execute("shapes.area(2)")
+    assert cell.stderr == ""
+    assert len(cell.error_outputs) == 1
+    assert cell.result == "12"
+
+    # Sent to logging instead: the root logger's handler shows it, once, and nothing else does.
+    kernel.run('%config HotReload.report_to = "logging"')
+    save(module, V2)  # what is running: the failure is over
+    cell = kernel.execute("shapes.area(2)")
+    assert cell.displays == []
+    assert cell.error_outputs == []
+    assert cell.stdout == ""
+    assert cell.stderr.count("hotreload: shapes: healthy again") == 1, cell.stderr
+    assert cell.stderr.startswith("INFO:hotreload:"), cell.stderr
+    save(module, V1)
+    cell = kernel.execute("shapes.area(2)")
+    assert (cell.displays, cell.error_outputs, cell.stdout) == ([], [], "")
+    assert cell.stderr.count("hotreload: reloaded shapes") == 1, cell.stderr

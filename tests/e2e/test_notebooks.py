@@ -21,15 +21,17 @@ pytestmark = pytest.mark.e2e
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
 # For some notebooks, cells whose output must begin with a given hotreload line:
-# {notebook: {cell id: (stream, first line)}}. Every other cell must print nothing on stderr.
+# {notebook: {cell id: (output kind, first line)}}: "display" is a display output's text,
+# "error" an error output's first traceback line. Every other cell must print nothing on stderr
+# and show no error.
 EXPECTED = {
     "hotreload_tour.ipynb": {
         "check": (
-            "stdout",
+            "display",
             "hotreload: reloaded tour_shapes: updated area, Circle.describe; added Circle.scale",
         ),
-        "after-broken": ("stderr", "hotreload: could not reload tour_shapes ("),
-        "after-fix": ("stdout", "hotreload: reloaded tour_shapes: updated Circle.describe"),
+        "after-broken": ("error", "hotreload: could not reload tour_shapes ("),
+        "after-fix": ("display", "hotreload: reloaded tour_shapes: updated Circle.describe"),
     }
 }
 
@@ -79,11 +81,20 @@ def test_notebook_runs_without_errors(path: Path, tmp_path: Path, ipython_dir: P
         else:
             # A failure is reported once, in the cell after the broken save, and nowhere else.
             assert streams["stderr"] == "", f"{cell_id}: {streams['stderr']}"
+            assert streams["error"] == "", f"{cell_id}: {streams['error']}"
+        # Reports are never written on a stream (a notebook shows stderr as an error).
+        for line in text.splitlines():
+            # (`%hotreload` status lists recent reports, indented.)
+            assert not line.startswith(("hotreload: reloaded", "hotreload: could not")), line
 
 
 def _streams(cell: nbformat.NotebookNode) -> dict[str, str]:
-    streams = {"stdout": "", "stderr": ""}
+    streams = {"stdout": "", "stderr": "", "display": "", "error": ""}
     for output in cell.outputs:
         if output.output_type == "stream":
             streams[output.name] += output.text
+        elif output.output_type == "display_data" and "text/html" in output.data:
+            streams["display"] += output.data["text/plain"]
+        elif output.output_type == "error":
+            streams["error"] += output.traceback[0]
     return streams

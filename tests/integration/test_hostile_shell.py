@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -64,11 +65,12 @@ def shell(ipython: InteractiveShell, files: ModuleFiles) -> Iterator[Interactive
 
 @pytest.fixture
 def capture(capsys: pytest.CaptureFixture[str]) -> Capture:
-    """Everything printed (stdout and stderr) since the last call."""
+    """Everything printed (stdout and stderr) since the last call, without colours."""
 
     def read() -> str:
         out, err = capsys.readouterr()
-        return out + err
+        # A failure is shown with IPython's coloured traceback.
+        return re.sub(r"\x1b\[[0-9;]*m", "", out + err)
 
     return read
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -164,6 +165,15 @@ def test_watch_and_exclude_patterns(
     assert name not in ext(shell).reloader.watched
     files.write(name, "X = 2\n")
     assert run(shell, "m.X") == 1
+    # `now` on an excluded module says so, and how to undo it.
+    with pytest.raises(
+        UsageError, match=rf"{name} is excluded \(exclude pattern '{files.prefix}\*'\)"
+    ):
+        shell.run_line_magic("hotreload", f"now {name}")
+    with pytest.raises(UsageError, match="not an exclude pattern: nope"):
+        shell.run_line_magic("hotreload", "unexclude nope")
+    with pytest.raises(UsageError, match="not a watch pattern: nope"):
+        shell.run_line_magic("hotreload", "unwatch nope")
     shell.run_line_magic("hotreload", f"unexclude {files.prefix}*")
     assert name in ext(shell).reloader.watched
     # Re-watched from its current source: the edit made while excluded is now the baseline.
@@ -210,6 +220,9 @@ def test_help_documents_every_command(shell: InteractiveShell) -> None:
         "timings",
     ):
         assert command in doc
+    # `%hotreload?` shows the docstring as it is: no reStructuredText markup.
+    for markup in ("::", "``"):
+        assert markup not in doc
 
 
 def test_config_magic_and_verbosity(
@@ -362,6 +375,12 @@ def test_timings_show_the_idle_cost_and_each_stage_of_the_last_reload(
     assert "last reload:" in out
     for stage in ("detect (stat, read, hash)", "parse", "plan", "diff", "patch and commit"):
         assert f"    {stage} " in out
+    # The stage rows add up to the total; the rest is a named row of its own.
+    total = float(re.search(r"last reload: ([0-9.]+) ms", out)[1])  # type: ignore[index]
+    rows = [float(m) for m in re.findall(r"^    .*? +([0-9.]+) ms +[0-9]+%$", out, re.M)]
+    assert "    other (discovery, report) " in out
+    assert len(rows) >= 6
+    assert abs(sum(rows) - total) <= 0.001 * len(rows) + 0.01
 
 
 @pytest.mark.skipif(not notify_is_available(), reason="no change notification here")

@@ -411,7 +411,9 @@ def test_bases_change_replaces_class_and_moves_instances(
     report = reloader.check()
     assert not report.failed
     assert m.S is not old_cls
-    assert "base classes changed; 1 instance(s) moved" in str(report.reloaded[0])
+    assert "its base classes changed; 1 old object moved to the new class" in str(
+        report.reloaded[0]
+    )
     assert type(s) is m.S
     assert s.who() == "new"
     assert s.extra() == "mixin"
@@ -430,8 +432,11 @@ def test_slots_change_reports_instances_that_cannot_move(
     report = reloader.check()
     assert not report.failed
     line = str(report.reloaded[0])
-    assert "__slots__ changed; 0 instance(s) moved, 1 could not be" in line
-    assert "layout differs" in line
+    # Plain words: what happened to the old object, why, and what to do.
+    assert (
+        "replaced S (its __slots__ changed; 1 old S object keeps the old class: its __slots__ "
+        "changed, so Python cannot move it; recreate it)"
+    ) in line
     # The old instance keeps working with its old class rather than being corrupted.
     assert s.who() == "old"
     assert m.S().who() == "new"
@@ -845,7 +850,7 @@ def test_subclass_in_another_module_follows_a_replaced_base(
     assert remote.hello() == "v2"
     assert remote.mixed() == "mixin"
     assert isinstance(remote, base.Base)
-    assert "subclasses rebased: Remote" in str(report.reloaded[0])
+    assert "subclasses now based on the new class: Remote" in str(report.reloaded[0])
 
 
 def test_parenthesized_from_imports_follow_every_edit(

@@ -202,9 +202,10 @@ def test_describe_names_class_members_as_class_dot_member() -> None:
         """,
     )
     updated, added, removed = result.describe()
-    assert updated == ["C.a", "C.m", "C.gone (removed)", "f"]
+    assert updated == ["C.a", "C.m", "f"]
     assert added == ["C.added", "Y"]
-    assert removed == ["g"]
+    # A removed member reads like a removed module name.
+    assert removed == ["g", "C.gone"]
 
 
 def test_describe_a_class_whose_header_changed_by_its_name() -> None:
