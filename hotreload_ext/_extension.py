@@ -10,7 +10,7 @@ import logging
 import sys
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from traitlets import Bunch
 
@@ -18,6 +18,9 @@ from ._config import HotReload
 from ._engine import Reloader
 from ._magics import HotReloadMagics, autoreload_is_on
 from ._report import CycleReport, internal_error, plural
+
+if TYPE_CHECKING:
+    from ._dask import DaskFollower
 
 __all__ = ["Extension", "load", "unload"]
 
@@ -54,6 +57,8 @@ class Extension:
         self.settings.observe(self._flags_changed, names=["selective", "strict"])
         self.settings.observe(self._detection_changed, names=["detection"])
         self.reloader.use_notifications(self.settings.detection == "notify")
+        # Made when a reload first meets a Dask client (hotreload_ext/_dask.py).
+        self.dask_follower: DaskFollower | None = None
 
     # --- hooks -------------------------------------------------------------------------------
     def pre_run_cell(self, info: object = None) -> None:
@@ -94,7 +99,48 @@ class Extension:
             if report.internal:
                 self.internal_errors += [error.exception for error in report.internal]
             self.emit(report)
+            if report.reloaded and self.settings.dask == "auto":
+                self._guard(lambda: self.follow_dask(report))
         return report
+
+    def follow_dask(self, report: CycleReport) -> None:
+        """Apply the reloads that committed on the workers of the session's Dask client."""
+        from ._dask import DaskFollower, session_client
+
+        client = session_client()
+        if client is None:
+            return
+        sources = {}
+        for reloaded in report.reloaded:
+            tracked = self.reloader.watched.get(reloaded.module)
+            source = tracked.source if tracked is not None else None
+            if source is not None:
+                sources[reloaded.module] = source
+        if not sources:
+            return
+        if self.dask_follower is None:
+            self.dask_follower = DaskFollower()
+        failures, lines = self.dask_follower.push(client, sources)
+        # A worker that could not follow is a failure: said at any verbosity.
+        for line in failures:
+            print(line, file=sys.stderr)
+            logger.error(line)
+        if self.settings.verbosity != "quiet":
+            for line in lines:
+                print(line)
+                logger.info(line)
+
+    def dask_status(self) -> list[str]:
+        """The Dask lines of ``%hotreload status`` (none when the session has no client)."""
+        from ._dask import DaskFollower, session_client
+
+        if self.settings.dask == "off":
+            return ["  Dask: off; workers do not follow reloads (`%hotreload dask auto`)"]
+        client = session_client()
+        if client is None:
+            return []
+        digests = {n: t.digest for n, t in self.reloader.watched.items() if t.source_known}
+        return (self.dask_follower or DaskFollower()).status(client, digests)
 
     def _guard(self, action: Callable[[], _T]) -> _T | None:
         """Run ``action``; report an internal error instead of raising it (unless strict).

@@ -1,0 +1,128 @@
+"""The transport-neutral side of following the kernel: a process applies source it was given.
+
+Here the "worker" is this test process: its modules were imported from files that keep their
+first version, and only the source handed to :class:`SourceFollower` may change what runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import linecache
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from hotreload_ext import _remote
+from hotreload_ext._digest import digest_bytes
+from hotreload_ext._remote import RemoteResult, SourceFollower, apply_sources
+from tests.conftest import ModuleFiles, _OnlyPrefix
+
+V1 = """\
+def value():
+    return 1
+
+class Counter:
+    def step(self):
+        return 1
+"""
+V2 = V1.replace("return 1\n\nclass", "return 2\n\nclass").replace(
+    "def step(self):\n        return 1", "def step(self):\n        return 10"
+)
+
+
+@pytest.fixture
+def follower(files: ModuleFiles) -> Iterator[SourceFollower]:
+    made = SourceFollower(modules=_OnlyPrefix(files.prefix))
+    made.install()
+    yield made
+    made.uninstall()
+
+
+def test_a_module_runs_the_given_source_not_its_file(
+    files: ModuleFiles, follower: SourceFollower
+) -> None:
+    name = files.name("work")
+    module = files.load(name, V1)
+    value, counter = module.value, module.Counter()
+    result = follower.apply({name: V2.encode()})
+    assert result == RemoteResult(reloaded=(name,))
+    # Old references and live instances run the given code; the file still holds version 1.
+    assert (value(), counter.step()) == (2, 10)
+    assert files.path(name).read_text() == V1
+    digests = follower.digests([name, files.name("absent")])
+    assert digests == {name: digest_bytes(V2.encode()).hex(), files.name("absent"): None}
+    # The same source again changes nothing.
+    assert follower.apply({name: V2}).reloaded == ()
+
+
+def test_a_failing_source_leaves_the_previous_code(
+    files: ModuleFiles, follower: SourceFollower
+) -> None:
+    name = files.name("broken")
+    module = files.load(name, V1)
+    result = follower.apply({name: V1 + "import hrmod_not_there_anywhere\n"})
+    assert result.reloaded == ()
+    assert result.failed == (
+        f"{name}: ModuleNotFoundError: No module named 'hrmod_not_there_anywhere'",
+    )
+    assert not result.ok
+    assert module.value() == 1
+    # A fixed version then applies against what runs (version 1).
+    assert follower.apply({name: V2}).reloaded == (name,)
+    assert module.value() == 2
+
+
+def test_a_module_not_imported_yet_loads_the_given_source(
+    files: ModuleFiles, follower: SourceFollower
+) -> None:
+    name = files.name("later")
+    path = files.write(name, V1)
+    result = follower.apply({name: V2})
+    assert result == RemoteResult(pending=(name,))
+    importlib.invalidate_caches()
+    module = importlib.import_module(name)
+    assert module.value() == 2
+    # Tracebacks show the lines that run, not the file's.
+    assert linecache.getline(str(path), 2) == "    return 2\n"
+    # It is known to run version 2: the next version is a reload from there.
+    counter = module.Counter()
+    result = follower.apply({name: V2.replace("return 10", "return 20")})
+    assert result.reloaded == (name,)
+    assert counter.step() == 20
+    assert (
+        follower.digests([name])[name]
+        == digest_bytes(V2.replace("return 10", "return 20").encode()).hex()
+    )
+
+
+@pytest.fixture
+def process_follower() -> Iterator[None]:
+    """The process-wide follower is made afresh, and removed after the test."""
+    assert _remote._follower is None
+    yield
+    made = _remote._follower
+    _remote._follower = None
+    if made is not None:
+        made.uninstall()
+
+
+def test_the_process_entry_point_never_raises(files: ModuleFiles, process_follower: None) -> None:
+    name = files.name("bad")
+    files.load(name, V1)
+    result = apply_sources({name: 12})  # type: ignore[dict-item]  # not a source at all
+    assert result.failed
+    assert result.failed[0].startswith("internal error")
+    assert _remote.follower().finder in sys.meta_path
+
+
+def test_the_worker_side_imports_neither_ipython_nor_dask() -> None:
+    code = (
+        "import sys, hotreload_ext._remote, hotreload_ext._dask\n"
+        "print(sorted(m for m in ('IPython', 'traitlets', 'distributed') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "[]"
