@@ -52,8 +52,16 @@ class DaskFollower:
         the new code, and what the reloads there could not make right.
         """
         self.sources.update(sources)
-        answers: dict[str, object] = client.run(apply_sources, dict(sources), on_error="return")
-        self._register(client)
+        try:
+            answers: dict[str, object] = client.run(apply_sources, dict(sources), on_error="return")
+            # After the run: a worker that joined meanwhile is set up by this registration.
+            self._register(client)
+        except Exception as exc:  # the cluster is gone or unreachable: not hotreload's error
+            failure = (
+                f"hotreload: Dask: could not reach the workers of {_client_label(client)} "
+                f"({_one_line(exc)}); they keep their previous code"
+            )
+            return [failure], []
         lines: list[str] = []
         failures: list[str] = []
         following = 0
@@ -86,7 +94,12 @@ class DaskFollower:
     def status(self, client: Any, digests: Mapping[str, bytes]) -> list[str]:
         """One line per worker: whether it runs the kernel's version of the watched modules."""
         names = sorted(digests)
-        answers: dict[str, object] = client.run(running_digests, names, on_error="return")
+        try:
+            answers: dict[str, object] = client.run(running_digests, names, on_error="return")
+        except Exception as exc:  # the cluster is gone or unreachable
+            return [
+                f"  Dask: could not ask the workers of {_client_label(client)}: {_one_line(exc)}"
+            ]
         lines = [f"  Dask: {len(answers)} worker(s) of {_client_label(client)}"]
         for worker, answer in sorted(answers.items()):
             if not isinstance(answer, dict):
