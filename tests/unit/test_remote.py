@@ -16,7 +16,7 @@ import pytest
 
 from hotreload_ext import _remote
 from hotreload_ext._digest import digest_bytes
-from hotreload_ext._remote import RemoteResult, SourceFollower, apply_sources
+from hotreload_ext._remote import RemoteResult, SourceFollower, apply_sources, running_digests
 from tests.conftest import ModuleFiles, _OnlyPrefix
 
 V1 = """\
@@ -126,3 +126,21 @@ def test_the_worker_side_imports_neither_ipython_nor_dask() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_a_package_not_imported_yet_loads_the_given_source(
+    files: ModuleFiles, process_follower: None
+) -> None:
+    package = files.name("pkg")
+    files.write(package + ".__init__", "LEVEL = 1\n")
+    files.write(package + ".leaf", "from . import LEVEL\n\ndef level():\n    return LEVEL\n")
+    given = {package: b"LEVEL = 2\n"}
+    assert apply_sources(given).pending == (package,)
+    importlib.invalidate_caches()
+    leaf = importlib.import_module(package + ".leaf")
+    assert leaf.level() == 2
+    digests = running_digests([package, package + ".leaf"])
+    assert digests[package] == digest_bytes(b"LEVEL = 2\n").hex()
+    assert (
+        digests[package + ".leaf"] == digest_bytes(files.path(package + ".leaf").read_bytes()).hex()
+    )
