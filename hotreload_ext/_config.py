@@ -71,7 +71,8 @@ class HotReload(Configurable):
         ["auto", "off"],
         default_value="auto",
         help="""Whether the workers of the session's Dask client follow the kernel's reloads.
-        ``auto``: when the session has a client (``distributed.default_client()``), every
+        ``auto``: when the session has a client (``distributed.default_client()``, or one a
+        name in the user's namespace holds), every
         reload that commits in the kernel is applied on each of its workers too, from the source
         the kernel runs, and workers that join later get it before their first task (see the
         Dask page of the docs). ``off``: workers are left alone (``%hotreload dask off``).

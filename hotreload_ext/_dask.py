@@ -14,27 +14,44 @@ This module must never import IPython.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 from ._remote import RemoteResult, apply_sources, running_digests
 
-__all__ = ["DaskFollower", "session_client"]
+__all__ = ["DaskFollower", "session_clients"]
 
 PLUGIN_NAME = "hotreload"
 
 
-def session_client() -> Any | None:
-    """The session's default Dask client, or None (``distributed`` is never imported here)."""
+def session_clients(namespace: Mapping[str, object] | None = None) -> list[Any]:
+    """The session's Dask clients, one per scheduler (``distributed`` is never imported here).
+
+    The default client (``distributed.default_client()``), and the running clients bound to a
+    name in ``namespace`` (the user's), such as one made with ``set_as_default=False``.
+    """
     if "distributed" not in sys.modules:
-        return None
+        return []
     import distributed
 
-    try:
-        return distributed.default_client()
-    except ValueError:  # no client made in this session (or all of them closed)
-        return None
+    candidates: list[object] = []
+    # ValueError: no default client in this session (or all of them closed).
+    with contextlib.suppress(ValueError):
+        candidates.append(distributed.default_client())
+    candidates += list((namespace or {}).values())
+    found: dict[str, Any] = {}
+    for value in candidates:
+        # type(), not isinstance(): a user's proxy object may compute its `__class__`.
+        if (
+            issubclass(type(value), distributed.Client)
+            and getattr(value, "status", "") == "running"
+            # An asynchronous client's calls are coroutines the kernel's hook cannot await.
+            and not getattr(value, "asynchronous", False)
+        ):
+            found.setdefault(_client_label(value), value)
+    return list(found.values())
 
 
 class DaskFollower:

@@ -104,11 +104,11 @@ class Extension:
         return report
 
     def follow_dask(self, report: CycleReport) -> None:
-        """Apply the reloads that committed on the workers of the session's Dask client."""
-        from ._dask import DaskFollower, session_client
+        """Apply the reloads that committed on the workers of the session's Dask clients."""
+        from ._dask import DaskFollower, session_clients
 
-        client = session_client()
-        if client is None:
+        clients = session_clients(self.shell.user_ns)
+        if not clients:
             return
         sources = {}
         for reloaded in report.reloaded:
@@ -120,27 +120,30 @@ class Extension:
             return
         if self.dask_follower is None:
             self.dask_follower = DaskFollower()
-        failures, lines = self.dask_follower.push(client, sources)
-        # A worker that could not follow is a failure: said at any verbosity.
-        for line in failures:
-            print(line, file=sys.stderr)
-            logger.error(line)
-        if self.settings.verbosity != "quiet":
-            for line in lines:
-                print(line)
-                logger.info(line)
+        for client in clients:
+            failures, lines = self.dask_follower.push(client, sources)
+            # A worker that could not follow is a failure: said at any verbosity.
+            for line in failures:
+                print(line, file=sys.stderr)
+                logger.error(line)
+            if self.settings.verbosity != "quiet":
+                for line in lines:
+                    print(line)
+                    logger.info(line)
 
     def dask_status(self) -> list[str]:
         """The Dask lines of ``%hotreload status`` (none when the session has no client)."""
-        from ._dask import DaskFollower, session_client
+        from ._dask import DaskFollower, session_clients
 
         if self.settings.dask == "off":
             return ["  Dask: off; workers do not follow reloads (`%hotreload dask auto`)"]
-        client = session_client()
-        if client is None:
-            return []
         digests = {n: t.digest for n, t in self.reloader.watched.items() if t.source_known}
-        return (self.dask_follower or DaskFollower()).status(client, digests)
+        follower = self.dask_follower or DaskFollower()
+        return [
+            line
+            for client in session_clients(self.shell.user_ns)
+            for line in follower.status(client, digests)
+        ]
 
     def _guard(self, action: Callable[[], _T]) -> _T | None:
         """Run ``action``; report an internal error instead of raising it (unless strict).

@@ -94,7 +94,9 @@ def client(sources: Sources) -> Iterator[Client]:
             dashboard_address=":0",
             preload=[str(preload)],
         ) as cluster,
-        Client(cluster) as made,
+        # Not the default client: the session names it (as `client = Client(...)` does); the
+        # default-client path is taken in test_an_edit_reaches_every_worker.
+        Client(cluster, set_as_default=False) as made,
     ):
         yield made
 
@@ -110,10 +112,12 @@ def ipython(tmp_path_factory: pytest.TempPathFactory) -> InteractiveShell:
 
 @pytest.fixture
 def shell(ipython: InteractiveShell, client: Client) -> Iterator[InteractiveShell]:
-    """The kernel: hotreload loaded (strict), the cluster's client the session's default."""
+    """The kernel: hotreload loaded (strict), the cluster's client in the user's namespace."""
     ipython.run_line_magic("load_ext", "hotreload")
     ipython.run_line_magic("config", "HotReload.strict = True")
+    ipython.user_ns["client"] = client
     yield ipython
+    ipython.user_ns.pop("client", None)
     extension = get_extension(ipython)
     errors = list(extension.internal_errors) if extension else []
     ipython.run_line_magic("unload_ext", "hotreload")
@@ -158,6 +162,15 @@ def value():
 
 
 def test_an_edit_reaches_every_worker(
+    shell: InteractiveShell, client: Client, sources: Sources, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Here the client is the session's default one, and no name in the namespace holds it.
+    shell.user_ns.pop("client")
+    with client.as_current():
+        follow_edits_and_status(shell, client, sources, capsys)
+
+
+def follow_edits_and_status(
     shell: InteractiveShell, client: Client, sources: Sources, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = sources.name("work")
@@ -211,12 +224,14 @@ def test_an_actor_is_updated_in_place(
     name = sources.name("actor")
     sources.create(name, COUNTER.format(n=1))
     module = run(shell, f"import {name}\n{name}")
-    actor = client.submit(module.Counter, actor=True, workers=workers(client)[:1]).result()
-    assert actor.step().result() == 1
-    sources.edit(name, COUNTER.format(n=10))
-    run(shell, "pass")
-    # The same instance, its state kept, runs the new method.
-    assert actor.step().result() == 11
+    # An Actor's proxy in the kernel needs its client to be the current one.
+    with client.as_current():
+        actor = client.submit(module.Counter, actor=True, workers=workers(client)[:1]).result()
+        assert actor.step().result() == 1
+        sources.edit(name, COUNTER.format(n=10))
+        run(shell, "pass")
+        # The same instance, its state kept, runs the new method.
+        assert actor.step().result() == 11
 
 
 def test_a_worker_started_after_the_edit_runs_the_new_code(

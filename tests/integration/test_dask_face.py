@@ -11,7 +11,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from hotreload_ext._dask import session_client
+from hotreload_ext._dask import session_clients
 from hotreload_ext._extension import get_extension
 from tests.conftest import ModuleFiles
 from tests.integration.test_shell import ipython, run
@@ -36,7 +36,7 @@ def shell(ipython: InteractiveShell, files: ModuleFiles) -> Iterator[Interactive
 def test_without_a_client_reloads_say_nothing_of_dask(
     shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert session_client() is None
+    assert session_clients(shell.user_ns) == []
     name = files.name("alone")
     files.write(name, "def f():\n    return 1\n")
     run(shell, f"import {name}")
