@@ -221,7 +221,11 @@ class SourceFollower:
 
 
 def _as_bytes(data: bytes | str) -> bytes:
-    return data.encode("utf-8") if isinstance(data, str) else data
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if not isinstance(data, bytes):
+        raise TypeError(f"a module's source must be bytes or str, not {type(data).__name__}")
+    return data
 
 
 _follower: SourceFollower | None = None

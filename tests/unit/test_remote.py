@@ -11,10 +11,12 @@ import linecache
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from hotreload_ext import _remote
+from hotreload_ext._dask import _compare, _one_line
 from hotreload_ext._digest import digest_bytes
 from hotreload_ext._remote import RemoteResult, SourceFollower, apply_sources, running_digests
 from tests.conftest import ModuleFiles, _OnlyPrefix
@@ -55,6 +57,11 @@ def test_a_module_runs_the_given_source_not_its_file(
     assert digests == {name: digest_bytes(V2.encode()).hex(), files.name("absent"): None}
     # The same source again changes nothing.
     assert follower.apply({name: V2}).reloaded == ()
+    # A module the follower does not watch counts as its file; one without a file as unknown.
+    import json
+
+    json_digest = digest_bytes(Path(json.__file__).read_bytes()).hex()
+    assert follower.digests(["json", "sys"]) == {"json": json_digest, "sys": None}
 
 
 def test_a_failing_source_leaves_the_previous_code(
@@ -81,6 +88,11 @@ def test_a_module_not_imported_yet_loads_the_given_source(
     path = files.write(name, V1)
     result = follower.apply({name: V2})
     assert result == RemoteResult(pending=(name,))
+    # Only a module with a file here can load given source (the file's place is the module's).
+    nowhere = files.name("nowhere")
+    assert follower.apply({nowhere: V1}).pending == (nowhere,)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(nowhere)
     importlib.invalidate_caches()
     module = importlib.import_module(name)
     assert module.value() == 2
@@ -113,19 +125,22 @@ def test_the_process_entry_point_never_raises(files: ModuleFiles, process_follow
     files.load(name, V1)
     result = apply_sources({name: 12})  # type: ignore[dict-item]  # not a source at all
     assert result.failed
-    assert result.failed[0].startswith("internal error")
+    assert result.failed == (
+        "internal error in hotreload: TypeError: a module's source must be bytes or str, not int",
+    )
     assert _remote.follower().finder in sys.meta_path
 
 
 def test_the_worker_side_imports_neither_ipython_nor_dask() -> None:
     code = (
         "import sys, hotreload_ext._remote, hotreload_ext._dask\n"
+        "print(hotreload_ext._dask.session_clients({'client': 1}))\n"
         "print(sorted(m for m in ('IPython', 'traitlets', 'distributed') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
-    assert out.strip() == "[]"
+    assert out.split() == ["[]", "[]"]
 
 
 def test_a_package_not_imported_yet_loads_the_given_source(
@@ -144,3 +159,15 @@ def test_a_package_not_imported_yet_loads_the_given_source(
     assert (
         digests[package + ".leaf"] == digest_bytes(files.path(package + ".leaf").read_bytes()).hex()
     )
+
+
+def test_what_the_kernel_says_of_a_worker() -> None:
+    kernel = {"a": b"\x01", "b": b"\x02"}
+    assert _compare(kernel, {"a": "01", "b": None}) == (
+        "runs the kernel's version of the 1 watched module(s) it uses"
+    )
+    assert _compare(kernel, {"a": "01", "b": "03"}) == "runs other code than the kernel for b"
+    assert _compare(kernel, {"a": None, "b": None}) == "has imported none of the watched modules"
+    assert _one_line(OSError("closed\nmore")) == "OSError: closed"
+    assert _one_line(KeyError()) == "KeyError"
+    assert _one_line("odd") == "'odd'"
