@@ -276,6 +276,61 @@ def run_fanout(ctx: Context) -> None:
         ctx.info["rebound"] = len(getattr(extension.reloader.history[-1], "rebound", ()))
 
 
+def run_dask_push(ctx: Context) -> None:
+    """Edit a module the four workers of a Dask cluster use: until when do all run the edit?
+
+    Each edit's figure is wall time from the start of the cell after the save (the kernel's
+    reload and the push to every worker) until a task on each of the four workers has returned
+    the new value.
+    """
+    from distributed import Client, LocalCluster
+
+    count = ctx.params["defs"]
+    name = defs_name(count)
+    workers_wanted = ctx.params["workers"]
+    ctx.load()
+    ctx.import_cell([name])
+    module = sys.modules[name]
+    edit = FileEdit(Path(ctx.dirs["defs"]) / f"{name}.py")
+    with (
+        LocalCluster(
+            n_workers=workers_wanted,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=":0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        workers = sorted(client.scheduler_info()["workers"])
+        func, _ = defs_expected(count, 0)
+
+        def on_each() -> set[int]:
+            futures = [
+                client.submit(getattr(module, func), 1, workers=[w], pure=False) for w in workers
+            ]
+            return {future.result() for future in futures}
+
+        on_each()  # every worker imports the module before the first edit
+        verified = 0
+        try:
+            for number in range(ctx.params["edits"] + 1):
+                version = (number + 1) % 2
+                edit.write(defs_source(count, version))
+                gc.collect()
+                w0 = time.perf_counter_ns()
+                sample = ctx.cell()
+                seen = on_each()
+                ready = time.perf_counter_ns() - w0
+                if number:  # the first push also imports the Dask adapter: a warm-up
+                    ctx.record(sample)
+                    ctx.add("dask_ready_wall", ready)
+                verified += seen == {defs_expected(count, version)[1]}
+        finally:
+            edit.restore()
+        ctx.info["workers"] = len(workers)
+        ctx.info["verified"] = f"{verified}/{ctx.params['edits'] + 1}"
+
+
 def rss_bytes() -> int:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():

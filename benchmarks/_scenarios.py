@@ -17,6 +17,7 @@ from ._generated import Sizes
 from ._measure import (
     Context,
     run_class_edit,
+    run_dask_push,
     run_edit_defs,
     run_fanout,
     run_idle,
@@ -56,7 +57,8 @@ class Scenario:
         rows: The table rows it reports at the suite's sizes, in table order; a row that also
             reads another scenario names it in ``Row.needs``.
         max_rounds: At most this many rounds (for the slow memory scenarios).
-        requires: ``"notify-mode"``: skipped unless ``HotReload.detection`` accepts ``notify``.
+        requires: ``"notify-mode"``: skipped unless ``HotReload.detection`` accepts ``notify``;
+            ``"dask"``: skipped unless ``distributed`` is installed.
     """
 
     name: str
@@ -110,6 +112,11 @@ def _growth_rss_note(view: View) -> str:
 def _importers_note(view: View) -> str:
     hot, auto = view.info(HOT, "importers_updated"), view.info(AUTO, "importers_updated")
     return f"importers updated: hotreload {hot}, %autoreload {auto}"
+
+
+def _dask_note(view: View) -> str:
+    verified = view.info(HOT, "verified")
+    return "" if verified is None else f"Dask edits seen on every worker: {verified}"
 
 
 def _heap(s: Sizes) -> str:
@@ -383,6 +390,28 @@ SCENARIOS: dict[str, Scenario] = {
             rows=_fanout_many_rows,
         ),
         Scenario(
+            "dask-push",
+            "an edit reaches the four workers of a local Dask cluster",
+            run_dask_push,
+            (HOT,),
+            lambda s: {"defs": s.defs[0], "edits": s.edits, "workers": 4},
+            rows=lambda s: (
+                Row(
+                    f"Dask: cell start until 4 workers run an edit (module of {s.defs[0]:,} defs)",
+                    hot=metric(HOT, "dask_ready_wall", 1e6),
+                    target="reported (wall)",
+                    note=_dask_note,
+                ),
+                Row(
+                    "  of which the cell: kernel reload + push to every worker (wall)",
+                    hot=metric(HOT, "cell_wall", 1e6),
+                    target="(for scale)",
+                ),
+            ),
+            max_rounds=1,
+            requires="dask",
+        ),
+        Scenario(
             "memory-rss",
             "RSS added by the extension, heavy + many user modules",
             run_memory_rss,
@@ -456,3 +485,10 @@ def notify_mode_available() -> bool:
         return False
     trait = HotReload.class_traits().get("detection")
     return "notify" in (getattr(trait, "values", None) or ())
+
+
+def dask_available() -> bool:
+    """Whether ``distributed`` (the ``dask`` extra) is installed for the Dask scenario."""
+    import importlib.util
+
+    return importlib.util.find_spec("distributed") is not None

@@ -48,7 +48,7 @@ from ._common import (
 )
 from ._generated import FULL, QUICK, Sizes, generate
 from ._rows import Runs
-from ._scenarios import SCENARIOS, Scenario, notify_mode_available
+from ._scenarios import SCENARIOS, Scenario, dask_available, notify_mode_available
 from ._table import build_table, print_details, print_table
 
 # What each worker process runs: the measurements alone, not the registry or the table.
@@ -80,10 +80,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def skipped_scenarios(chosen: Sequence[Scenario]) -> dict[str, str]:
     """The chosen scenarios this hotreload cannot run, with the reason the table gives."""
-    if notify_mode_available():
-        return {}
-    reason = "not available (no HotReload.detection = 'notify' here)"
-    return {s.name: reason for s in chosen if s.requires == "notify-mode"}
+    reasons = {}
+    if not notify_mode_available():
+        reasons["notify-mode"] = "not available (no HotReload.detection = 'notify' here)"
+    if not dask_available():
+        reasons["dask"] = "not available (distributed is not installed: the 'dask' extra)"
+    return {s.name: reasons[s.requires] for s in chosen if s.requires in reasons}
 
 
 def run_rounds(active: Sequence[Scenario], sizes: Sizes, rounds: int) -> tuple[Runs, str]:

@@ -9,11 +9,13 @@ The engine (:class:`Reloader`) does not need IPython and can be driven directly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._config import HotReload
 from ._engine import Reloader
 from ._report import CycleReport, InternalError, ModuleFailure, ModuleNotice, ModuleReport
+
+if TYPE_CHECKING:
+    from ._config import HotReload
 
 __all__ = [
     "CycleReport",
@@ -44,6 +46,12 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
+    # The settings class imports traitlets: only the IPython face needs it, not a process that
+    # runs the engine alone (a Dask worker following the kernel's reloads, hotreload_ext._remote).
+    if name == "HotReload":
+        from ._config import HotReload
+
+        return HotReload
     # Computed lazily: importlib.metadata is slow to import and rarely needed.
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version

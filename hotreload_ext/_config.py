@@ -82,6 +82,18 @@ class HotReload(Configurable):
         effect).""",
     ).tag(config=True)
 
+    dask = CaselessStrEnum(
+        ["auto", "off"],
+        default_value="auto",
+        help="""Whether the workers of the session's Dask client follow the kernel's reloads.
+        ``auto``: when the session has a client (``distributed.default_client()``, or one a
+        name in the user's namespace holds), every
+        reload that commits in the kernel is applied on each of its workers too, from the source
+        the kernel runs, and workers that join later get it before their first task (see the
+        Dask page of the docs). ``off``: workers are left alone (``%hotreload dask off``).
+        Nothing of Dask is imported unless the session already uses it.""",
+    ).tag(config=True)
+
     strict = Bool(
         False,
         help="""Re-raise hotreload's own internal errors instead of reporting them. For the

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._digest import digest_bytes
 from ._discovery import ModuleFilter
 from ._report import (
     CycleReport,
@@ -27,7 +28,7 @@ from ._report import (
     module_report,
 )
 from ._source import decode_source
-from ._tracking import TrackedModule
+from ._tracking import UNKNOWN_STAMP, Change, ReadFunction, TrackedModule, read_file, stamp_or_none
 from ._watcher import Watcher
 
 # The stages after detection (parse, plan, diff, execute, patch, rebind) and the change notifier
@@ -104,6 +105,8 @@ class Reloader:
         selective: Re-run only the statements an edit affects (True), or the whole module body.
         strict: Re-raise hotreload's own internal errors instead of reporting them (tests).
         modules: The module registry, ``sys.modules`` by default.
+        read: How a module's file is read (:func:`~._tracking.read_file`); a host that runs
+            sources it was given instead of its own files passes a reader that returns them.
     """
 
     def __init__(
@@ -114,8 +117,9 @@ class Reloader:
         selective: bool = True,
         strict: bool = False,
         modules: Mapping[str, object] | None = None,
+        read: ReadFunction = read_file,
     ) -> None:
-        self.watcher = Watcher(modules, ModuleFilter(tuple(include), tuple(exclude)))
+        self.watcher = Watcher(modules, ModuleFilter(tuple(include), tuple(exclude)), read=read)
         self.selective = selective
         self.strict = strict
         self.history: deque[ModuleReport | ModuleFailure] = deque(maxlen=_HISTORY)
@@ -190,17 +194,21 @@ class Reloader:
         if unknown:
             raise UnknownModuleError(", ".join(unknown))
         changes, problems = self.watcher.poll(forced, self._notified_paths())
-        clock = _lap(report.timings, "detect (stat, read, hash)", started)
+        _lap(report.timings, "detect (stat, read, hash)", started)
         report.checked = len(self.watcher.tracked)
         report.notices += [ModuleNotice(p.tracked.name, p.message, p.good) for p in problems]
         report.notices += [ModuleNotice(n, m) for n, m in self.watcher.take_unwatchable()]
         report.notices += [ModuleNotice(n, _UNVERIFIED) for n in self.watcher.take_unverified()]
         if self.watcher.extensions:
             report.notices += [ModuleNotice(n, m) for n, m in self.watcher.take_rebuilt()]
-        if not changes:
-            return
+        if changes:
+            self._reload_changes(report, changes)
+
+    def _reload_changes(self, report: CycleReport, changes: list[Change]) -> None:
+        """Stages 2 to 9 for the changes detection (or a caller) found, each all or nothing."""
         from ._transaction import ModuleReload
 
+        clock = time.perf_counter()
         reloads = [ModuleReload(change, self.watcher.waiting) for change in changes]
         parsed = self._parse(report, reloads)
         clock = _lap(report.timings, "parse", clock)
@@ -215,6 +223,44 @@ class Reloader:
             self._reload(report, parsed[name])
         # A reload may import modules that did not exist before (a new sibling module).
         self.discover()
+
+    def apply_sources(self, sources: Mapping[str, bytes]) -> CycleReport:
+        """Make the watched modules named in ``sources`` run the given source bytes.
+
+        The same pipeline and the same all-or-nothing reload per module as :meth:`check`, but
+        the new versions come from the caller, not from the files: another process (a Dask
+        worker, say) ships the source its modules now run. A module already running exactly
+        that source is left alone; names not watched here are ignored (the caller decides what
+        a module that is not imported yet should load). Never raises unless strict.
+        """
+        started = time.perf_counter()
+        report = CycleReport()
+        try:
+            self.discover()
+            changes = self._given_changes(sources)
+            report.checked = len(changes)
+            if changes:
+                self._reload_changes(report, changes)
+        except Exception as exc:
+            if self.strict:
+                raise
+            report.internal.append(internal_error(exc))
+        self._finish(report, started)
+        return report
+
+    def _given_changes(self, sources: Mapping[str, bytes]) -> list[Change]:
+        """The watched modules whose running source differs from the one given, in order."""
+        changes = []
+        for name, tracked in self.watcher.tracked.items():
+            data = sources.get(name)
+            if data is None:
+                continue
+            digest = digest_bytes(data)
+            if tracked.source_known and digest == tracked.digest:
+                continue
+            stamp = stamp_or_none(tracked.path) or UNKNOWN_STAMP
+            changes.append(Change(tracked, data, digest, stamp))
+        return changes
 
     def _parse(self, report: CycleReport, reloads: list[ModuleReload]) -> dict[str, _Parsed]:
         """Stage 2: decode and parse each changed module; a module that does not parse fails."""

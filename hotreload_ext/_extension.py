@@ -12,7 +12,7 @@ import os
 import sys
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.path import compress_user
@@ -29,6 +29,9 @@ from ._report import (
     short_path,
     user_frames,
 )
+
+if TYPE_CHECKING:
+    from ._dask import DaskFollower
 
 __all__ = ["Extension", "load", "unload"]
 
@@ -70,6 +73,8 @@ class Extension:
         self.settings.observe(self._report_to_changed, names=["report_to"])
         self._report_to_changed(None)
         self.reloader.use_notifications(self.settings.detection == "notify")
+        # Made when a reload first meets a Dask client (hotreload_ext/_dask.py).
+        self.dask_follower: DaskFollower | None = None
 
     # --- hooks -------------------------------------------------------------------------------
     def pre_run_cell(self, info: object = None) -> None:
@@ -111,7 +116,51 @@ class Extension:
             if report.internal:
                 self.internal_errors += [error.exception for error in report.internal]
             self.emit(report)
+            if report.reloaded and self.settings.dask == "auto":
+                self._guard(lambda: self.follow_dask(report))
         return report
+
+    def follow_dask(self, report: CycleReport) -> None:
+        """Apply the reloads that committed on the workers of the session's Dask clients."""
+        from ._dask import DaskFollower, session_clients
+
+        clients = session_clients(self.shell.user_ns)
+        if not clients:
+            return
+        sources = {}
+        for reloaded in report.reloaded:
+            tracked = self.reloader.watched.get(reloaded.module)
+            source = tracked.source if tracked is not None else None
+            if source is not None:
+                sources[reloaded.module] = source
+        if not sources:
+            return
+        if self.dask_follower is None:
+            self.dask_follower = DaskFollower()
+        for client in clients:
+            failures, lines = self.dask_follower.push(client, sources)
+            # A worker that could not follow is a failure: said at any verbosity.
+            for line in failures:
+                print(line, file=sys.stderr)
+                logger.error(line)
+            if self.settings.verbosity != "quiet":
+                for line in lines:
+                    print(line)
+                    logger.info(line)
+
+    def dask_status(self) -> list[str]:
+        """The Dask lines of ``%hotreload status`` (none when the session has no client)."""
+        from ._dask import DaskFollower, session_clients
+
+        if self.settings.dask == "off":
+            return ["  Dask: off; workers do not follow reloads (`%hotreload dask auto`)"]
+        digests = {n: t.digest for n, t in self.reloader.watched.items() if t.source_known}
+        follower = self.dask_follower or DaskFollower()
+        return [
+            line
+            for client in session_clients(self.shell.user_ns)
+            for line in follower.status(client, digests)
+        ]
 
     def _guard(self, action: Callable[[], _T]) -> _T | None:
         """Run ``action``; report an internal error instead of raising it (unless strict).

@@ -45,7 +45,8 @@ _USAGE = """\
                                 remove exclude patterns
 %hotreload verbosity quiet|normal|verbose
                                 how much to report after each reload
-%hotreload timings              where the time of the last reload went, and the idle cost"""
+%hotreload timings              where the time of the last reload went, and the idle cost
+%hotreload dask auto | off      whether the session's Dask workers follow reloads"""
 
 
 @magics_class
@@ -74,6 +75,8 @@ class HotReloadMagics(Magics):
                                         how much to report after each reload
         %hotreload timings              where the time of the last reload went, stage by
                                         stage, and what an idle cell costs
+        %hotreload dask auto | off      whether the workers of the session's Dask client
+                                        follow reloads (``auto``: when there is a client)
 
         Patterns match dotted module names (mylib.*); a pattern containing a / matches the
         source file path instead. The same settings are traitlets: %config HotReload lists
@@ -140,6 +143,15 @@ class HotReloadMagics(Magics):
 
     def _do_unexclude(self, args: list[str]) -> None:
         self._edit_patterns("exclude", args, add=False)
+
+    def _do_dask(self, args: list[str]) -> None:
+        if len(args) != 1 or args[0].lower() not in ("auto", "off"):
+            raise UsageError("%hotreload dask: give auto or off")
+        self.extension.settings.dask = args[0].lower()
+        if args[0].lower() == "off":
+            print("hotreload: dask off; Dask workers no longer follow reloads.")
+        else:
+            print("hotreload: dask auto; the session's Dask workers follow reloads.")
 
     def _do_verbosity(self, args: list[str]) -> None:
         choices = ("quiet", "normal", "verbose")
@@ -210,6 +222,7 @@ class HotReloadMagics(Magics):
             lines.append(f"  watch patterns: {', '.join(settings.watch)}")
         if settings.exclude:
             lines.append(f"  exclude patterns: {', '.join(settings.exclude)}")
+        lines += extension.dask_status()
         if reloader.history:
             lines.append("  recent:")
             for entry in list(reloader.history)[-5:]:

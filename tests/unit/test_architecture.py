@@ -51,6 +51,10 @@ STAGES: dict[str, int] = {
     "_transaction": 8,
     "_report": 9,
     "_engine": 10,
+    # Other processes (Dask workers) follow the kernel's reloads through the engine.
+    "_remote": 10,
+    "_dask": 10,
+    "_dask_plugin": 10,
     "_config": 11,
     "_magics": 11,
     "_extension": 11,
