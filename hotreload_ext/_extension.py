@@ -5,6 +5,7 @@ This module must never be reloaded by hotreload itself (the filter skips it).
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import logging
 import sys
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 
 from traitlets import Bunch
 
+from ._cells import HOOK, CellDefinitions, CellReplaced
 from ._config import HotReload
 from ._engine import Reloader
 from ._magics import HotReloadMagics, autoreload_is_on
@@ -52,6 +54,11 @@ class Extension:
         self.user_namespace = self.reloader.follow_namespace("the user namespace", shell.user_ns)
         self.settings.observe(self._patterns_changed, names=["watch", "exclude"])
         self.settings.observe(self._flags_changed, names=["selective", "strict"])
+        # Definitions cells make, updated in place when a cell makes them again (issue 15).
+        self.cells = CellDefinitions(
+            shell.user_ns, _user_module_name(shell), strict=self.settings.strict
+        )
+        self.cell_transformer = CellTransformer(self)
         self.settings.observe(self._detection_changed, names=["detection"])
         self.reloader.use_notifications(self.settings.detection == "notify")
 
@@ -79,10 +86,27 @@ class Extension:
     def post_run_cell(self, result: object = None) -> None:
         """After every cell: start watching modules the cell imported, as they are now."""
         self._guard(self.reloader.discover)
+        self._guard(self.finish_cell)
         info = getattr(result, "info", None)
         cell = getattr(info, "raw_cell", None)
         if isinstance(cell, str) and "import" in cell:
             self._guard(lambda: self._remember_imports(cell))
+
+    def finish_cell(self) -> None:
+        """Report the definitions the cell updated in place (and merge a ``%run -i``)."""
+        reports = self.cells.after_cell()
+        for error in self.cells.take_internal_errors():
+            self.internal_errors.append(error)
+            self.emit(CycleReport(internal=[internal_error(error)]))
+        verbosity = self.settings.verbosity
+        for report in reports:
+            if isinstance(report, CellReplaced):
+                print(str(report), file=sys.stderr)
+                logger.warning(str(report))
+            elif verbosity == "verbose" or (verbosity == "normal" and report.edited):
+                text = str(report) if verbosity != "verbose" else f"{report} ({report.detail})"
+                print(text)
+                logger.info(text)
 
     def _remember_imports(self, cell: str) -> None:
         self.user_namespace.remember_imports(self.shell.transform_cell(cell))
@@ -150,6 +174,30 @@ class Extension:
     def _flags_changed(self, change: Bunch) -> None:
         self.reloader.selective = self.settings.selective
         self.reloader.strict = self.settings.strict
+        self.cells.strict = self.settings.strict
+
+
+class CellTransformer(ast.NodeTransformer):
+    """IPython's hook into each cell's syntax tree, before it runs: cell definitions.
+
+    IPython unregisters a transformer that raises, so nothing escapes it but in strict mode.
+    """
+
+    def __init__(self, extension: Extension) -> None:
+        self.extension = extension
+
+    def visit(self, node: ast.AST) -> Any:
+        """Rewrite the cell's top-level definitions (:meth:`CellDefinitions.rewrite`)."""
+        extension = self.extension
+        if not extension.settings.cells or not isinstance(node, ast.Module):
+            return node
+        rewritten = extension._guard(lambda: extension.cells.rewrite(node))
+        return node if rewritten is None else rewritten
+
+
+def _user_module_name(shell: Any) -> str:
+    name = getattr(getattr(shell, "user_module", None), "__name__", None)
+    return name if isinstance(name, str) else "__main__"
 
 
 def load(shell: Any) -> Extension:
@@ -162,6 +210,7 @@ def load(shell: Any) -> Extension:
     shell.events.register("pre_run_cell", extension.pre_run_cell)
     shell.events.register("post_run_cell", extension.post_run_cell)
     shell.configurables.append(extension.settings)
+    shell.ast_transformers.append(extension.cell_transformer)
     extension.magics = HotReloadMagics(shell, extension)
     shell.register_magics(extension.magics)
     # Watch what is already imported from its current source.
@@ -183,6 +232,10 @@ def unload(shell: Any) -> None:
     ):
         with contextlib.suppress(ValueError):
             shell.events.unregister(event, callback)
+    shell.ast_transformers[:] = [
+        t for t in shell.ast_transformers if t is not extension.cell_transformer
+    ]
+    shell.user_ns.pop(HOOK, None)
     # register_magics() also lists the magics object among the shell's configurables.
     shell.configurables[:] = [
         c for c in shell.configurables if c is not extension.settings and c is not extension.magics

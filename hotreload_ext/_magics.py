@@ -40,7 +40,8 @@ _USAGE = """\
                                 remove exclude patterns
 %hotreload verbosity quiet|normal|verbose
                                 how much to report after each reload
-%hotreload timings              where the time of the last reload went, and the idle cost"""
+%hotreload timings              where the time of the last reload went, and the idle cost
+%hotreload cells on | off       update what a cell defined when a cell defines it again"""
 
 
 @magics_class
@@ -71,6 +72,8 @@ class HotReloadMagics(Magics):
                                         how much to report after each reload
         %hotreload timings              where the time of the last reload went, stage by
                                         stage, and what an idle cell costs
+        %hotreload cells on | off       update a class or function a cell defined in place
+                                        when a later cell defines it again (on by default)
 
         Patterns match dotted module names (``mylib.*``); a pattern containing ``/`` matches
         the source file path instead. The same settings are traitlets: ``%config HotReload``
@@ -137,6 +140,16 @@ class HotReloadMagics(Magics):
             raise UsageError("%hotreload verbosity: give one of quiet, normal, verbose")
         self.extension.settings.verbosity = args[0].lower()
         print(f"hotreload: verbosity {args[0].lower()}")
+
+    def _do_cells(self, args: list[str]) -> None:
+        if len(args) != 1 or args[0].lower() not in ("on", "off"):
+            raise UsageError("%hotreload cells: give on or off")
+        on = args[0].lower() == "on"
+        self.extension.settings.cells = on
+        if on:
+            print("hotreload: cells on; a cell defining a class or function again updates it.")
+        else:
+            print("hotreload: cells off; a cell defining a class again makes a new class.")
 
     # --- helpers -----------------------------------------------------------------------------
     def _edit_patterns(self, trait: str, args: list[str], *, add: bool) -> None:
