@@ -40,7 +40,6 @@ This module must never import IPython.
 """
 
 from __future__ import annotations
-
 import __future__
 
 import ast
@@ -51,6 +50,7 @@ import linecache
 import operator
 import os
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,10 @@ _FUTURE_FLAGS = functools.reduce(
     operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names), 0
 )
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _is_ipython_input(filename: str) -> bool:
+    return filename.startswith("<ipython-input-")
 
 
 @dataclass(frozen=True)
@@ -140,13 +144,24 @@ class CellDefinitions:
     Args:
         namespace: The user namespace the cells run in (their globals).
         module_name: The ``__name__`` of that namespace (``__main__`` in IPython).
+        is_cell_file: Whether a file name is one the host compiles cells under: a definition
+            made before this object was (the extension loaded later, or ``cells`` was off) is
+            recognised as a cell's by its code's file name.
         strict: Re-raise hotreload's own errors (the test suite) instead of reporting them
             and running the statement as Python would.
     """
 
-    def __init__(self, namespace: dict[str, Any], module_name: str, *, strict: bool = False):
+    def __init__(
+        self,
+        namespace: dict[str, Any],
+        module_name: str,
+        *,
+        is_cell_file: Callable[[str], bool] = _is_ipython_input,
+        strict: bool = False,
+    ) -> None:
         self.namespace = namespace
         self.module_name = module_name
+        self.is_cell_file = is_cell_file
         self.strict = strict
         self.definitions: dict[str, CellDefinition] = {}
         self.reports: list[CellReport] = []
@@ -195,8 +210,20 @@ class CellDefinitions:
         }
 
     def _holds_definition(self, name: str) -> bool:
+        return self._record(name) is not None
+
+    def _record(self, name: str) -> CellDefinition | None:
+        """What the definition the name holds was made by, if a cell made it."""
+        value = self.namespace.get(name, MISSING)
         record = self.definitions.get(name)
-        return record is not None and self.namespace.get(name, MISSING) is record.value
+        if record is not None and record.value is value:
+            return record
+        if _is_definition(value) and _module_of(value) == self.module_name:
+            filename = _filename_of(value)
+            if filename is not None and self.is_cell_file(filename):
+                # Made by a cell before we watched: its statement is unknown, so it runs.
+                return CellDefinition(value, None, None)
+        return None
 
     # --- while the cell runs (called by the rewritten cell) -------------------------------
     def made(self, token: int, probe: types.FunctionType) -> None:
@@ -222,15 +249,9 @@ class CellDefinitions:
         assert isinstance(node, _DEFINITIONS)
         source = self._cell_source(probe)
         statement = _statement_for(source, node) if source is not None else None
-        record = self.definitions.get(node.name)
+        record = self._record(node.name)
         old = self.namespace.get(node.name, MISSING)
-        if (
-            source is None
-            or statement is None
-            or record is None
-            or record.value is not old
-            or not _same_kind(old, node)
-        ):
+        if source is None or statement is None or record is None or not _same_kind(old, node):
             # What the name held changed since the cell was read: Python's meaning.
             value = _run_plain(node, probe)
         else:
@@ -250,7 +271,7 @@ class CellDefinitions:
         return reports
 
     def take_internal_errors(self) -> list[BaseException]:
-        """hotreload's own errors met since the last call (the cell ran as Python runs it)."""
+        """Errors in hotreload itself met since the last call (the cell ran as Python runs it)."""
         errors, self.internal = self.internal, []
         return errors
 
@@ -434,9 +455,7 @@ def _hook_call(node: ast.stmt, method: str, token: int, *, bind: bool) -> ast.st
     """
     assert isinstance(node, _DEFINITIONS)
     probe = ast.Lambda(
-        args=ast.arguments(
-            posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]
-        ),
+        args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]),
         body=ast.Constant(None),
     )
     call = ast.Call(
@@ -557,7 +576,8 @@ def _same_definition(old: object, new: object) -> bool:
     if type(old) is types.FunctionType and type(new) is types.FunctionType:
         return bool(old.__qualname__ == new.__qualname__)
     if issubclass(type(old), type) and issubclass(type(new), type):
-        assert isinstance(old, type) and isinstance(new, type)
+        assert isinstance(old, type)
+        assert isinstance(new, type)
         return old.__qualname__ == new.__qualname__
     return False
 
@@ -568,7 +588,9 @@ def _filename_of(value: object) -> str | None:
         return value.__code__.co_filename
     if isinstance(value, type):
         for member in value.__dict__.values():
-            function = getattr(member, "__func__", member)
-            if type(function) is types.FunctionType:
-                return function.__code__.co_filename
+            # By type only: a getattr() could run a user __getattr__.
+            if type(member) in (staticmethod, classmethod):
+                member = member.__func__
+            if type(member) is types.FunctionType:
+                return str(member.__code__.co_filename)
     return None

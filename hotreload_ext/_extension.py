@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import logging
 import sys
 import weakref
@@ -56,7 +57,10 @@ class Extension:
         self.settings.observe(self._flags_changed, names=["selective", "strict"])
         # Definitions cells make, updated in place when a cell makes them again (issue 15).
         self.cells = CellDefinitions(
-            shell.user_ns, _user_module_name(shell), strict=self.settings.strict
+            shell.user_ns,
+            _user_module_name(shell),
+            is_cell_file=functools.partial(_is_cell_file, shell),
+            strict=self.settings.strict,
         )
         self.cell_transformer = CellTransformer(self)
         self.settings.observe(self._detection_changed, names=["detection"])
@@ -193,6 +197,15 @@ class CellTransformer(ast.NodeTransformer):
             return node
         rewritten = extension._guard(lambda: extension.cells.rewrite(node))
         return node if rewritten is None else rewritten
+
+
+def _is_cell_file(shell: Any, filename: str) -> bool:
+    """Whether IPython (or ipykernel, which names cells by a temporary path) compiled a cell there.
+
+    IPython's compiler maps each cell's file name to its number (``CachingCompiler.cache``).
+    """
+    names = getattr(getattr(shell, "compile", None), "_filename_map", None)
+    return filename.startswith("<ipython-input-") or (isinstance(names, dict) and filename in names)
 
 
 def _user_module_name(shell: Any) -> str:

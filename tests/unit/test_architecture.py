@@ -47,6 +47,7 @@ STAGES: dict[str, int] = {
     "_redefine_class": 6,
     "_rebind": 7,
     "_transaction": 8,
+    "_cells": 8,
     "_report": 9,
     "_engine": 10,
     "_config": 11,
