@@ -206,3 +206,32 @@ def test_failing_edit_is_reported_once_on_stderr_and_keeps_the_old_code(
     cell = kernel.run("area(2), c.describe()")
     assert cell.stdout.startswith("hotreload: reloaded shapes: ")
     assert cell.result == "(12, 'Circle(2, area=12)')"
+
+
+ACCOUNT_CELL = """\
+class Account:
+    def __init__(self, balance):
+        self.balance = balance
+
+    def deposit(self, amount):
+        self.balance += amount
+        return self.balance
+"""
+
+
+def test_a_cell_defining_a_class_again_updates_it_in_the_kernel(kernel: Kernel) -> None:
+    load_hotreload(kernel)
+    kernel.run(ACCOUNT_CELL)
+    kernel.run("a = Account(10)\nold = Account\nbound = a.deposit")
+    cell = kernel.run(ACCOUNT_CELL.replace("+= amount", "+= 2 * amount"))
+    assert cell.stdout == "hotreload: updated cell class Account: deposit\n"
+    result = kernel.run("a.deposit(1), bound(1), isinstance(a, Account), Account is old")
+    assert result.result == "(12, 14, True, True)"
+    assert kernel.run("import pickle; pickle.loads(pickle.dumps(a)).balance").result == "14"
+
+    # An error in the new body is the cell's own error, shown without hotreload's frames,
+    # and the class keeps its previous body.
+    broken = kernel.execute("class Account:\n    rate = 1 / 0\n")
+    assert any("ZeroDivisionError" in error for error in broken.errors)
+    assert all("hotreload_ext" not in error for error in broken.errors)
+    assert kernel.run("a.deposit(1), hasattr(Account, 'rate')").result == "(16, False)"

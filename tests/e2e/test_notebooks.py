@@ -30,7 +30,12 @@ EXPECTED = {
         ),
         "after-broken": ("stderr", "hotreload: could not reload tour_shapes ("),
         "after-fix": ("stdout", "hotreload: reloaded tour_shapes: updated Circle.describe"),
-    }
+    },
+    "redefining_cells.ipynb": {
+        "redefine": ("stdout", "hotreload: updated cell class Account: fee, __init__, deposit"),
+        "handler-again": ("stdout", "hotreload: updated cell function greet"),
+        "slots-again": ("stderr", "hotreload: cell class Point could not be updated in place"),
+    },
 }
 
 
