@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import linecache
 import random
 from collections.abc import Callable, Iterator
@@ -152,9 +153,8 @@ def observe(namespace: dict[str, Any], methods: list[str]) -> dict[str, str]:
     attempt("types", lambda: (type(k) is K, isinstance(k, K), isinstance(s, K), type(s) is S))
     attempt("bases", lambda: S.__bases__ == (K,))
     for name in methods:
-        attempt(f"k.{name}", lambda name=name: getattr(k, name)())
-        attempt(f"s.{name}", lambda name=name: getattr(s, name)())
-        attempt(f"K(5).{name}", lambda name=name: getattr(K(5), name)())
+        for label, target in (("k", k), ("s", s), ("K(5)", None)):
+            attempt(f"{label}.{name}", functools.partial(_call, target, K, name))
     attempt("bound", namespace["bound"])
     attempt("fref", lambda: namespace["fref"](2))
     attempt("f", lambda: namespace["f"](2))
@@ -163,6 +163,11 @@ def observe(namespace: dict[str, Any], methods: list[str]) -> dict[str, str]:
     attempt("p", lambda: (k.p, s.p))
     attempt("st", lambda: (K.st(), k.st()))
     return seen
+
+
+def _call(target: object, cls: Any, name: str) -> object:
+    """``target.name()``, or on a new instance of ``cls`` when ``target`` is None."""
+    return getattr(cls(5) if target is None else target, name)()
 
 
 def replay(model: Model, label: str) -> Notebook:
