@@ -235,3 +235,14 @@ def test_a_cell_defining_a_class_again_updates_it_in_the_kernel(kernel: Kernel) 
     assert any("ZeroDivisionError" in error for error in broken.errors)
     assert all("hotreload_ext" not in error for error in broken.errors)
     assert kernel.run("a.deposit(1), hasattr(Account, 'rate')").result == "(16, False)"
+
+    # Made while cells were off: recognised by its code's cell file (ipykernel names cells by
+    # a temporary path).
+    kernel.run("%hotreload cells off")
+    kernel.run("def tax(x):\n    return x")
+    kernel.run("%hotreload cells on")
+    kernel.run("old_tax = tax")
+    assert kernel.run("def tax(x):\n    return 2 * x").stdout == (
+        "hotreload: updated cell function tax\n"
+    )
+    assert kernel.run("old_tax(1), tax is old_tax").result == "(2, True)"
