@@ -16,25 +16,18 @@ cell's file name and ``from __future__`` flags, as the host compiled them. Every
 top-level definition runs untouched and is followed by ``__hotreload_cell__.made(...)``, which
 remembers the object and the statement that made it, for next time.
 
-How a definition is updated, as for a file:
-
-- a class whose header (decorators, bases, keywords) did not change takes its new body in place
-  (``update_class``): its decorators and metaclass do not run again, so a registry holds it
-  once, and there is no pass over the heap. For a plain class the whole body runs (as the
-  cell did), so class attributes take the values the new body gives them;
-- a decorated function whose decorators and signature did not change gets the new body of its
-  raw function (``update_function``): the decorators do not run again;
-- anything else runs its statement, and the new object is merged into the old one
-  (``Patcher.merge``); a class that cannot take it (``__slots__``, a tuple's fields, its bases)
-  is replaced, and its instances moved to the new class where the layout allows.
+A definition is updated as for a file: a class or decorated function whose header did not
+change takes its new body in place (``update_class``, ``update_function``: no decorator runs
+again, no pass over the heap; a plain class runs its whole body, as the cell did); anything
+else runs its statement and the new object is merged into the old (``Patcher.merge``), or
+replaces it where it cannot be (``__slots__``), its instances moved where the layout allows.
 
 ``%run -i script.py`` runs a file in the user namespace without a syntax tree the host would
 show us: the names it bound to new definitions are merged after the cell
 (:meth:`CellDefinitions.note_script_run`, :meth:`CellDefinitions.after_cell`).
 
-Only objects a cell (or a script run that way) defined are touched: the old object must be what
-this module recorded, or (after ``%run -i``) carry the user module's name. Objects imported from
-modules are the file path's business.
+Only objects a cell (or such a script) defined are touched: what this module recorded, or a
+definition of the user module whose code a cell compiled. Imported modules' objects never are.
 
 This module must never import IPython.
 """
@@ -70,6 +63,7 @@ _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _FUTURE_FLAGS = functools.reduce(
     operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names), 0
 )
+_MAX_PENDING = 256
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -124,6 +118,12 @@ class CellReplaced:
     reason: str
     kept: int
     moved: int
+
+    @classmethod
+    def of(cls, name: str, replaced: Replacement) -> CellReplaced:
+        """The line for a class the patcher replaced (subclasses it rebased are not objects)."""
+        kept = sum(1 for note in replaced.not_moved if not note.startswith("subclass "))
+        return cls(name, replaced.reason, kept, replaced.moved)
 
     def __str__(self) -> str:
         objects = f"{self.kept} old object" + ("" if self.kept == 1 else "s")
@@ -265,7 +265,11 @@ class CellDefinitions:
         if self._before_script is not None:
             before, self._before_script = self._before_script, None
             self._merge_script(before)
-        self._pending.clear()
+        if len(self._pending) > _MAX_PENDING:
+            # Statements after an error never ran; kept for a cell a cell runs (run_cell
+            # inside a cell ends before the outer cell's statements run), but not forever.
+            for token in list(self._pending)[: len(self._pending) - _MAX_PENDING]:
+                del self._pending[token]
         self._source = None
         reports, self.reports = self.reports, []
         return reports
@@ -363,10 +367,7 @@ class CellDefinitions:
         assert isinstance(node, _DEFINITIONS)
         for replaced in replacements:
             if replaced.old is old:
-                kept_count = sum(1 for n in replaced.not_moved if not n.startswith("subclass "))
-                self.reports.append(
-                    CellReplaced(node.name, replaced.reason, kept_count, replaced.moved)
-                )
+                self.reports.append(CellReplaced.of(node.name, replaced))
                 return
         kind = "class" if statement.kind == "class" else "function"
         before = record.statement
@@ -413,10 +414,7 @@ class CellDefinitions:
         for name, old, kept in merged:
             replacement = replaced.get(id(old))
             if replacement is not None:
-                kept_count = sum(1 for n in replacement.not_moved if not n.startswith("subclass "))
-                self.reports.append(
-                    CellReplaced(name, replacement.reason, kept_count, replacement.moved)
-                )
+                self.reports.append(CellReplaced.of(name, replacement))
                 continue
             kind = "class" if isinstance(kept, type) else "function"
             script = os.path.basename(_filename_of(kept) or "")
