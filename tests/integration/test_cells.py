@@ -326,3 +326,13 @@ def test_a_traceback_from_an_updated_method_shows_the_new_cell(shell: Interactiv
         run(shell, "a.deposit(1)")
     last = caught.traceback[-1]
     assert "raise KeyError('new body')" in str(last.statement)
+
+
+def test_a_cell_that_runs_a_cell_still_updates_its_own_definitions(
+    shell: InteractiveShell,
+) -> None:
+    run(shell, ACCOUNT)
+    run(shell, "a = Account(0)")
+    inner = "get_ipython().run_cell('class Inner:\\n    pass\\n', store_history=False)\n"
+    run(shell, inner + ACCOUNT.replace("+= amount", "+= 6 * amount"))
+    assert run(shell, "a.deposit(1), isinstance(a, Account), Inner.__name__") == (6, True, "Inner")
