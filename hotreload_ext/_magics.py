@@ -189,6 +189,8 @@ class HotReloadMagics(Magics):
             f"({reloader.watcher.memory() / 1024:.1f} KiB kept); "
             f"{plural(reloader.reloads, 'reload')}, {plural(reloader.failures, 'failure')} so far",
         ]
+        if not settings.cells:
+            lines.append("  cells off: a cell defining a class again makes a new class")
         if autoreload_is_on(self.shell):
             lines.append(
                 "  IPython's %autoreload is on as well and resets state hotreload keeps: "

@@ -277,6 +277,8 @@ def test_cells_off_is_pythons_meaning(
     run(shell, "a = Account(0)")
     shell.run_line_magic("hotreload", "cells off")
     assert extension.settings.cells is False
+    shell.run_line_magic("hotreload", "status")
+    assert "cells off" in capsys.readouterr().out
     run(shell, ACCOUNT.replace("+= amount", "+= 2 * amount"))
     assert run(shell, "isinstance(a, Account), a.deposit(1)") == (False, 1)
     shell.run_line_magic("hotreload", "cells on")
