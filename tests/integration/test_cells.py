@@ -37,7 +37,7 @@ class Account:
 
 @pytest.fixture(scope="session")
 def ipython(tmp_path_factory: pytest.TempPathFactory) -> InteractiveShell:
-    os.environ["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipythondir"))
+    os.environ.setdefault("IPYTHONDIR", str(tmp_path_factory.mktemp("ipythondir")))
     shell = InteractiveShell.instance()
     assert shell.history_manager is not None
     shell.history_manager.enabled = False
