@@ -7,7 +7,7 @@ import linecache
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -87,6 +87,49 @@ def test_replaced_class_line_counts_the_old_objects(host: Host) -> None:
     (report,) = host.run("class P:\n    __slots__ = ('x', 'y')\n")
     assert isinstance(report, CellReplaced)
     assert (report.name, report.kept, report.moved) == ("P", 3, 0)
+
+
+class HeapPasses:
+    """Counts passes over the heap (``gc.get_objects``/``get_referrers`` audit events).
+
+    An audit hook cannot be removed: one is installed for the process, on first use, and
+    counts only while a test listens.
+    """
+
+    installed: HeapPasses | None = None
+
+    def __init__(self) -> None:
+        self.listening = False
+        self.events: list[str] = []
+        sys.addaudithook(self._hook)
+
+    @classmethod
+    def get(cls) -> HeapPasses:
+        if cls.installed is None:
+            cls.installed = cls()
+        return cls.installed
+
+    def _hook(self, event: str, args: tuple[object, ...]) -> None:
+        if self.listening and event in ("gc.get_objects", "gc.get_referrers"):
+            self.events.append(event)
+
+    def during(self, action: Callable[[], object]) -> list[str]:
+        self.events, self.listening = [], True
+        try:
+            action()
+        finally:
+            self.listening = False
+        return self.events
+
+
+def test_a_class_updated_in_place_needs_no_pass_over_the_heap(host: Host) -> None:
+    passes = HeapPasses.get()
+    host.run("class A:\n    def f(self):\n        return 1\n\nheap = [A() for _ in range(1000)]\n")
+    assert passes.during(lambda: host.run("class A:\n    def f(self):\n        return 2\n")) == []
+    assert host.namespace["heap"][0].f() == 2
+    # The detector works: a class that must be replaced moves its instances in one pass.
+    host.run("class P:\n    __slots__ = ()\n")
+    assert passes.during(lambda: host.run("class P:\n    __slots__ = ('x',)\n")) != []
 
 
 def test_an_object_of_another_module_is_never_updated(host: Host) -> None:
