@@ -6,7 +6,8 @@ each edited cell is run again with :class:`CellDefinitions` (no IPython: a tiny 
 each run under its own file name and caches its text, as IPython does). After every step the
 live session must behave like a fresh replay of the edited notebook in a new namespace, plain
 Python, for what the definitions make: the objects the use cell built before the edits (an
-instance, a subclass instance, a bound method, a function reference, the registry) included.
+instance, a subclass instance, a bound method, a function reference, the registries) included.
+``HOTRELOAD_SLOW=1`` runs ten times more sequences (marked ``slow``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import ast
 import dataclasses
 import functools
 import linecache
+import os
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,9 +25,17 @@ import pytest
 
 from hotreload_ext._cells import CellDefinitions
 
-REGISTRY_CELL = "REG = []\n\n\ndef register(fn):\n    REG.append(fn)\n    return fn\n"
+REGISTRY_CELL = (
+    "REG = []\nPLUGINS = []\n\n\ndef register(fn):\n    REG.append(fn)\n    return fn\n\n\n"
+    "def plugin(cls):\n    PLUGINS.append(cls)\n    return cls\n"
+)
 USE_CELL = "k = K(1)\ns = S(2)\nbound = k.m0\nfref = f\n"
-SEEDS = range(40)
+SLOW = bool(os.environ.get("HOTRELOAD_SLOW"))
+NORMAL_SEEDS = 40
+SEEDS = [
+    pytest.param(seed, marks=pytest.mark.slow) if seed >= NORMAL_SEEDS else seed
+    for seed in range(NORMAL_SEEDS * 10 if SLOW else NORMAL_SEEDS)
+]
 STEPS = 8
 
 
@@ -40,14 +50,18 @@ class Model:
     func_const: int = 2
     func_default: bool = False
     registered: bool = False
+    plugin: bool = False
+    calls_m0: set[str] = dataclasses.field(default_factory=set)
     sub_const: int = 10
     next_method: int = 1
 
     def defs_cell(self) -> str:
-        lines = ["class K:", f"    rate = {self.rate}", ""]
+        lines = ["@plugin"] if self.plugin else []
+        lines += ["class K:", f"    rate = {self.rate}", ""]
         lines += ["    def __init__(self, x):", "        self.x = x", ""]
         for name, const in self.methods.items():
-            lines += [f"    def {name}(self):", f"        return self.x + {const}", ""]
+            base = "self.m0()" if name in self.calls_m0 else "self.x"
+            lines += [f"    def {name}(self):", f"        return {base} + {const}", ""]
         if self.prop is not None:
             lines += ["    @property", "    def p(self):", f"        return {self.prop}", ""]
         if self.static is not None:
@@ -127,7 +141,10 @@ def _change_method(model: Model, rng: random.Random) -> str:
 
 
 def _add_method(model: Model, rng: random.Random) -> str:
-    model.methods[f"m{model.next_method}"] = rng.randint(0, 9)
+    name = f"m{model.next_method}"
+    model.methods[name] = rng.randint(0, 9)
+    if rng.random() < 0.5:
+        model.calls_m0.add(name)
     model.next_method += 1
     return "defs"
 
@@ -159,6 +176,7 @@ def observe(namespace: dict[str, Any], methods: list[str]) -> dict[str, str]:
     attempt("fref", lambda: namespace["fref"](2))
     attempt("f", lambda: namespace["f"](2))
     attempt("registry", lambda: [fn(3) for fn in namespace["REG"]])
+    attempt("plugins", lambda: [cls is K for cls in namespace["PLUGINS"]])
     attempt("rate", lambda: (K.rate, k.rate, s.rate))
     attempt("p", lambda: (k.p, s.p))
     attempt("st", lambda: (K.st(), k.st()))
@@ -188,7 +206,7 @@ def notebooks() -> Iterator[list[Notebook]]:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_rerun_cells_match_a_fresh_replay(seed: int, notebooks: list[Notebook]) -> None:
     rng = random.Random(seed)
-    model = Model(registered=rng.random() < 0.5)
+    model = Model(registered=rng.random() < 0.5, plugin=rng.random() < 0.5)
     live = Notebook(f"live{seed}", cells=True)
     notebooks.append(live)
     for text in (REGISTRY_CELL, model.defs_cell(), model.sub_cell(), USE_CELL):
