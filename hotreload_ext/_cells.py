@@ -126,13 +126,14 @@ class CellReplaced:
         return cls(name, replaced.reason, kept, replaced.moved)
 
     def __str__(self) -> str:
+        line = f"hotreload: cell class {self.name} could not be updated in place ({self.reason})"
+        if not self.kept:
+            # Nothing is left behind: the new class holds every old object.
+            return f"{line}; {self.moved} old object{'' if self.moved == 1 else 's'} moved to it"
         objects = f"{self.kept} old object" + ("" if self.kept == 1 else "s")
         verb = "keeps" if self.kept == 1 else "keep"
-        return (
-            f"hotreload: cell class {self.name} could not be updated in place ({self.reason});"
-            f" {objects} {verb} the old class"
-            + (f", {self.moved} moved to the new one" if self.moved else "")
-        )
+        moved = f", {self.moved} moved to the new one" if self.moved else ""
+        return f"{line}; {objects} {verb} the old class{moved}"
 
 
 CellReport = CellUpdate | CellReplaced

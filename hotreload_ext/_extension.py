@@ -104,9 +104,13 @@ class Extension:
             self.emit(CycleReport(internal=[internal_error(error)]))
         verbosity = self.settings.verbosity
         for report in reports:
-            if isinstance(report, CellReplaced):
+            if isinstance(report, CellReplaced) and report.kept:
                 print(str(report), file=sys.stderr)
                 logger.warning(str(report))
+            elif isinstance(report, CellReplaced):
+                if verbosity != "quiet":
+                    print(str(report))
+                    logger.info(str(report))
             elif verbosity == "verbose" or (verbosity == "normal" and report.edited):
                 text = str(report) if verbosity != "verbose" else f"{report} ({report.detail})"
                 print(text)

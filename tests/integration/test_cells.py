@@ -243,6 +243,21 @@ def test_what_cannot_be_updated_is_said_in_one_line(
     assert run(shell, "type(p) is Point, Point.__slots__, r.a") == (False, ("x", "y"), 1)
 
 
+def test_a_class_whose_bases_changed_takes_its_old_objects_along(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(shell, "class Mixin:\n    def tag(self):\n        return 'mixed'\n")
+    run(shell, ACCOUNT)
+    run(shell, "a = Account(0)")
+    capsys.readouterr()
+    run(shell, ACCOUNT.replace("class Account:", "class Account(Mixin):"))
+    assert capsys.readouterr().out == (
+        "hotreload: cell class Account could not be updated in place (base classes changed);"
+        " 1 old object moved to it\n"
+    )
+    assert run(shell, "isinstance(a, Account), a.tag(), a.deposit(2)") == (True, "mixed", 2)
+
+
 def test_dataclass_method_and_field_edits(shell: InteractiveShell) -> None:
     cell = """
         from dataclasses import dataclass
