@@ -36,6 +36,7 @@ from __future__ import annotations
 import __future__
 
 import ast
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -311,6 +312,9 @@ class CellDefinitions:
                 raise
             self.internal.append(exc)
             return _run_plain(node, probe)
+        except BaseException:  # an interrupt in our own code: undo, and let it through
+            journal.rollback()
+            raise
         if user_error is not None:
             # Raised here, outside the handler, so it does not chain to hotreload's wrapper.
             raise _without_own_frames(user_error)
@@ -405,6 +409,9 @@ class CellDefinitions:
                 raise
             self.internal.append(exc)
             return
+        except BaseException:
+            journal.rollback()
+            raise
         journal.commit()
         self._report_script(merged, patcher.replacements)
 
@@ -433,24 +440,20 @@ class CellDefinitions:
             return cached[2]
         lines = linecache.getlines(code.co_filename)
         parsed: ParsedSource | None = None
-        if lines:
-            try:
+        with contextlib.suppress(SyntaxError):
+            if lines:
                 parsed = parse_source("".join(lines), code.co_filename)
-            except SyntaxError:
-                parsed = None
-        if parsed is not None:
-            # Flags the host carries over from earlier cells count for this one too.
-            parsed = dataclasses.replace(parsed, compile_flags=parsed.compile_flags | flags)
+                # Flags the host carries over from earlier cells count for this one too.
+                parsed = dataclasses.replace(parsed, compile_flags=parsed.compile_flags | flags)
         self._source = (code.co_filename, flags, parsed)
         return parsed
 
 
 def _hook_call(node: ast.stmt, method: str, token: int, *, bind: bool) -> ast.stmt:
-    """``NAME = __hotreload_cell__.METHOD(TOKEN, lambda: None)``, at ``node``'s position.
+    """``NAME = __hotreload_cell__.METHOD(TOKEN, lambda: None)`` at ``node``'s position.
 
-    The lambda is compiled with the cell, so its code carries the cell's file name and
-    ``from __future__`` flags. Without ``bind``, an ``if`` that binds nothing and shows nothing
-    (an expression statement ending a cell would be displayed).
+    The lambda's code carries the cell's file name and ``from __future__`` flags. Without
+    ``bind``, an ``if`` (an expression statement ending a cell would be displayed).
     """
     assert isinstance(node, _DEFINITIONS)
     probe = ast.Lambda(
