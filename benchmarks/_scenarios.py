@@ -16,6 +16,7 @@ from ._common import ALL, AUTO, AUTO_FULL, HOT, HOT_NOTIFY, NONE
 from ._generated import Sizes
 from ._measure import (
     Context,
+    run_cell_class_edit,
     run_class_edit,
     run_dask_push,
     run_edit_defs,
@@ -327,6 +328,26 @@ SCENARIOS: dict[str, Scenario] = {
                     auto=hooks(AUTO_FULL),
                     ratio=quotient(hooks(HOT), hooks(AUTO_FULL)),
                     needs=("class-empty",),
+                ),
+            ),
+        ),
+        Scenario(
+            "class-cell-heap",
+            "class redefined by running its cell again, big heap",
+            run_cell_class_edit,
+            (NONE, HOT),
+            lambda s: {"instances": s.instances, "unrelated": s.unrelated, "edits": s.edits},
+            rows=lambda s: (
+                Row(
+                    f"class cell run again, {_heap(s)} (cell - plain cell; ratio: / file edit)",
+                    hot=difference(metric(HOT, "cell_cpu", 1e6), cell()),
+                    none=cell(),
+                    ratio=quotient(
+                        difference(metric(HOT, "cell_cpu", 1e6), cell()), hooks(HOT, "class-heap")
+                    ),
+                    target="<= 2 (about a file edit)",
+                    limit=2,
+                    needs=("class-heap",),
                 ),
             ),
         ),

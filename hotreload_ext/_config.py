@@ -94,6 +94,14 @@ class HotReload(Configurable):
         Nothing of Dask is imported unless the session already uses it.""",
     ).tag(config=True)
 
+    cells = Bool(
+        True,
+        help="""Update in place what a cell defined when a later cell (or ``%run -i``) defines
+        a class or function of the same name again: old instances, references and subclasses
+        follow the new code, as after a "Restart & Run All". ``%hotreload cells off`` sets this
+        to False; Python then makes a second class or function, as usual.""",
+    ).tag(config=True)
+
     strict = Bool(
         False,
         help="""Re-raise hotreload's own internal errors instead of reporting them. For the

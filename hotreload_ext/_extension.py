@@ -5,7 +5,9 @@ This module must never be reloaded by hotreload itself (the filter skips it).
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
 import html
 import logging
 import os
@@ -18,6 +20,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.path import compress_user
 from traitlets import Bunch
 
+from ._cells import HOOK, CellDefinitions, CellReplaced
 from ._config import HotReload
 from ._engine import Reloader
 from ._magics import HotReloadMagics, autoreload_is_on
@@ -69,6 +72,14 @@ class Extension:
         self.user_namespace = self.reloader.follow_namespace("the user namespace", shell.user_ns)
         self.settings.observe(self._patterns_changed, names=["watch", "exclude"])
         self.settings.observe(self._flags_changed, names=["selective", "strict"])
+        # Definitions cells make, updated in place when a cell makes them again (issue 15).
+        self.cells = CellDefinitions(
+            shell.user_ns,
+            _user_module_name(shell),
+            is_cell_file=functools.partial(_is_cell_file, shell),
+            strict=self.settings.strict,
+        )
+        self.cell_transformer = CellTransformer(self)
         self.settings.observe(self._detection_changed, names=["detection"])
         self.settings.observe(self._report_to_changed, names=["report_to"])
         self._report_to_changed(None)
@@ -101,10 +112,49 @@ class Extension:
     def post_run_cell(self, result: object = None) -> None:
         """After every cell: start watching modules the cell imported, as they are now."""
         self._guard(self.reloader.discover)
+        self._guard(self.finish_cell)
         info = getattr(result, "info", None)
         cell = getattr(info, "raw_cell", None)
         if isinstance(cell, str) and "import" in cell:
             self._guard(lambda: self._remember_imports(cell))
+
+    def finish_cell(self) -> None:
+        """Report the definitions the cell updated in place (and merge a ``%run -i``)."""
+        reports = self.cells.after_cell()
+        for error in self.cells.take_internal_errors():
+            self.internal_errors.append(error)
+            self.emit(CycleReport(internal=[internal_error(error)]))
+        verbosity = self.settings.verbosity
+        good: list[str] = []
+        bad: list[str] = []
+        for report in reports:
+            if isinstance(report, CellReplaced) and report.kept:
+                bad.append(str(report))
+            elif isinstance(report, CellReplaced):
+                if verbosity != "quiet":
+                    good.append(str(report))
+            elif verbosity == "verbose" or (verbosity == "normal" and report.edited):
+                detail = f" ({report.detail})" if verbosity == "verbose" else ""
+                good.append(f"{report}{detail}")
+        self.say(good, bad)
+
+    def say(self, good: list[str], bad: list[str]) -> None:
+        """Lines outside a check's report: problems on stderr, the rest as one display output.
+
+        Like :meth:`emit`, each goes to the ``hotreload`` logger too, and only there when
+        ``HotReload.report_to`` is ``"logging"``.
+        """
+        for line in bad:
+            logger.warning(line)
+        for line in good:
+            logger.info(line)
+        if self.settings.report_to != "screen":
+            return
+        for line in bad:
+            print(line, file=sys.stderr)
+        if good:
+            rich = "".join(f"<div>{html.escape(line)}</div>" for line in good)
+            self._display("\n".join(good), rich)
 
     def _remember_imports(self, cell: str) -> None:
         self.user_namespace.remember_imports(self.shell.transform_cell(cell))
@@ -140,13 +190,7 @@ class Extension:
         for client in clients:
             failures, lines = self.dask_follower.push(client, sources)
             # A worker that could not follow is a failure: said at any verbosity.
-            for line in failures:
-                print(line, file=sys.stderr)
-                logger.error(line)
-            if self.settings.verbosity != "quiet":
-                for line in lines:
-                    print(line)
-                    logger.info(line)
+            self.say(lines if self.settings.verbosity != "quiet" else [], failures)
 
     def dask_status(self) -> list[str]:
         """The Dask lines of ``%hotreload status`` (none when the session has no client)."""
@@ -258,6 +302,39 @@ class Extension:
     def _flags_changed(self, change: Bunch) -> None:
         self.reloader.selective = self.settings.selective
         self.reloader.strict = self.settings.strict
+        self.cells.strict = self.settings.strict
+
+
+class CellTransformer(ast.NodeTransformer):
+    """IPython's hook into each cell's syntax tree, before it runs: cell definitions.
+
+    IPython unregisters a transformer that raises, so nothing escapes it but in strict mode.
+    """
+
+    def __init__(self, extension: Extension) -> None:
+        self.extension = extension
+
+    def visit(self, node: ast.AST) -> Any:
+        """Rewrite the cell's top-level definitions (:meth:`CellDefinitions.rewrite`)."""
+        extension = self.extension
+        if not extension.settings.cells or not isinstance(node, ast.Module):
+            return node
+        rewritten = extension._guard(lambda: extension.cells.rewrite(node))
+        return node if rewritten is None else rewritten
+
+
+def _is_cell_file(shell: Any, filename: str) -> bool:
+    """Whether IPython (or ipykernel, which names cells by a temporary path) compiled a cell there.
+
+    IPython's compiler maps each cell's file name to its number (``CachingCompiler.cache``).
+    """
+    names = getattr(getattr(shell, "compile", None), "_filename_map", None)
+    return filename.startswith("<ipython-input-") or (isinstance(names, dict) and filename in names)
+
+
+def _user_module_name(shell: Any) -> str:
+    name = getattr(getattr(shell, "user_module", None), "__name__", None)
+    return name if isinstance(name, str) else "__main__"
 
 
 def load(shell: Any) -> Extension:
@@ -270,6 +347,7 @@ def load(shell: Any) -> Extension:
     shell.events.register("pre_run_cell", extension.pre_run_cell)
     shell.events.register("post_run_cell", extension.post_run_cell)
     shell.configurables.append(extension.settings)
+    shell.ast_transformers.append(extension.cell_transformer)
     extension.magics = HotReloadMagics(shell, extension)
     shell.register_magics(extension.magics)
     # Watch what is already imported from its current source.
@@ -292,6 +370,10 @@ def unload(shell: Any) -> None:
     ):
         with contextlib.suppress(ValueError):
             shell.events.unregister(event, callback)
+    shell.ast_transformers[:] = [
+        t for t in shell.ast_transformers if t is not extension.cell_transformer
+    ]
+    shell.user_ns.pop(HOOK, None)
     # register_magics() also lists the magics object among the shell's configurables.
     shell.configurables[:] = [
         c for c in shell.configurables if c is not extension.settings and c is not extension.magics

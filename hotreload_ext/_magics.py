@@ -46,7 +46,8 @@ _USAGE = """\
 %hotreload verbosity quiet|normal|verbose
                                 how much to report after each reload
 %hotreload timings              where the time of the last reload went, and the idle cost
-%hotreload dask auto | off      whether the session's Dask workers follow reloads"""
+%hotreload dask auto | off      whether the session's Dask workers follow reloads
+%hotreload cells on | off       update what a cell defined when a cell defines it again"""
 
 
 @magics_class
@@ -77,6 +78,8 @@ class HotReloadMagics(Magics):
                                         stage, and what an idle cell costs
         %hotreload dask auto | off      whether the workers of the session's Dask client
                                         follow reloads (``auto``: when there is a client)
+        %hotreload cells on | off       update a class or function a cell defined in place
+                                        when a later cell defines it again (on by default)
 
         Patterns match dotted module names (mylib.*); a pattern containing a / matches the
         source file path instead. The same settings are traitlets: %config HotReload lists
@@ -160,6 +163,16 @@ class HotReloadMagics(Magics):
         self.extension.settings.verbosity = args[0].lower()
         print(f"hotreload: verbosity {args[0].lower()}")
 
+    def _do_cells(self, args: list[str]) -> None:
+        if len(args) != 1 or args[0].lower() not in ("on", "off"):
+            raise UsageError("%hotreload cells: give on or off")
+        on = args[0].lower() == "on"
+        self.extension.settings.cells = on
+        if on:
+            print("hotreload: cells on; a cell defining a class or function again updates it.")
+        else:
+            print("hotreload: cells off; a cell defining a class again makes a new class.")
+
     # --- helpers -----------------------------------------------------------------------------
     def _excluded(self, names: list[str]) -> list[tuple[str, str]]:
         """``(module, pattern)`` for each imported module in ``names`` an exclude pattern hides."""
@@ -213,6 +226,8 @@ class HotReloadMagics(Magics):
             f"({reloader.watcher.memory() / 1024:.1f} KiB kept); "
             f"{plural(reloader.reloads, 'reload')}, {plural(reloader.failures, 'failure')} so far",
         ]
+        if not settings.cells:
+            lines.append("  cells off: a cell defining a class again makes a new class")
         if autoreload_is_on(self.shell):
             lines.append(
                 "  IPython's %autoreload is on as well and resets state hotreload keeps: "

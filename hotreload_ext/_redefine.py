@@ -79,13 +79,19 @@ def update_function(
     namespace: dict[str, Any],
     patcher: Patcher,
     source: ParsedSource,
+    *,
+    old_filename: str | None = None,
 ) -> Patched | MustRun:
-    """Give the live decorated function of ``old`` the body of ``new``, or say why it can't."""
+    """Give the live decorated function of ``old`` the body of ``new``, or say why it can't.
+
+    ``old_filename`` is where ``old`` was compiled when that is not ``source``'s file (a
+    notebook cell defining the function again: each cell is its own file).
+    """
     node = new.node
     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     if header_key(old.node) != header_key(node):
         return MustRun("its decorators or signature changed")
-    found = _find_live_functions(old, new, namespace, source.filename)
+    found = _find_live_functions(old, new, namespace, old_filename or source.filename)
     if not found:
         return MustRun("the decorated object does not expose the function it wraps")
     for raw, wrappers in found:

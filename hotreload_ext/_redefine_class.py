@@ -84,9 +84,18 @@ def update_class(
     source: ParsedSource,
     namespace: dict[str, Any],
     patcher: Patcher,
+    *,
+    whole_body: bool = False,
 ) -> Patched | MustRun:
-    """Give the live class of ``old`` the body of ``new``, or say why its statement must run."""
-    plan = _plan_class(old, new, old_source, source, namespace, patcher)
+    """Give the live class of ``old`` the body of ``new``, or say why its statement must run.
+
+    With ``whole_body`` (a notebook cell that ran the class statement again) the members that
+    did not change run too, as the cell ran them: class attributes take the values the body
+    gives them. Only for a class nothing but ``type`` processes (a library's class keeps the
+    values of the members whose text is unchanged, as for a file); methods whose decorators
+    are not builtin descriptors are not run again either (they would register a second time).
+    """
+    plan = _plan_class(old, new, old_source, source, namespace, patcher, whole_body=whole_body)
     if isinstance(plan, MustRun):
         return plan
     # Everything is known: from here on the class is changed (through the journal).
@@ -119,6 +128,8 @@ def _plan_class(
     source: ParsedSource,
     namespace: dict[str, Any],
     patcher: Patcher,
+    *,
+    whole_body: bool = False,
 ) -> _ClassPlan | MustRun:
     """What updating the class in place takes, or why its whole statement must run."""
     node, old_node = new.node, old.node
@@ -139,7 +150,7 @@ def _plan_class(
     members = body_statements(node, source)
     changed, _, removed = match_statements(old_members, members)
     counterparts = {i: _member_counterpart(members[i], removed) for i in changed}
-    raw_updates = _raw_updates(node, live, members, counterparts, source)
+    raw_updates = _raw_updates(node, live, members, counterparts, old_source.filename)
     others = [i for i in changed if i not in raw_updates]
     reason = _why_type_must_run(members, changed, removed)
     if reason is None and not _is_plain(live, node):
@@ -149,7 +160,26 @@ def _plan_class(
     if reason is not None:
         return MustRun(reason)
     to_run = _members_to_run(members, set(others), {i: members[i] for i in raw_updates})
+    if whole_body and _is_plain(live, node):
+        to_run = sorted({*to_run, *_unchanged_to_run(members, raw_updates)})
     return _ClassPlan(node, live, members, removed, raw_updates, to_run)
+
+
+def _unchanged_to_run(
+    members: tuple[Statement, ...], raw_updates: dict[int, tuple[types.FunctionType, list[Any]]]
+) -> list[int]:
+    """Members a cell's run of the class statement runs again although their text is the same.
+
+    Class attributes take the body's values again (the cell ran them). Methods registered
+    by a decorator of unknown effect are left as they are: running it would register twice.
+    """
+    return [
+        i
+        for i, member in enumerate(members)
+        if i not in raw_updates
+        and "__slots__" not in member.binds
+        and (not _is_function(member) or _has_only_pure_decorators(member))
+    ]
 
 
 def _raw_updates(
@@ -157,7 +187,7 @@ def _raw_updates(
     live: type,
     members: tuple[Statement, ...],
     counterparts: dict[int, Statement | None],
-    source: ParsedSource,
+    old_filename: str,
 ) -> dict[int, tuple[types.FunctionType, list[Any]]]:
     """Changed methods whose decorators did not change: their raw function can be patched.
 
@@ -179,7 +209,7 @@ def _raw_updates(
         bare = not getattr(member.node, "decorator_list", None)
         if _has_only_pure_decorators(member) and not (bare and type(value) is types.FunctionType):
             continue
-        raw = find_raw_function(value, name, source.filename, (before.lineno, before.end_lineno))
+        raw = find_raw_function(value, name, old_filename, (before.lineno, before.end_lineno))
         if raw is not None and not (bare and raw[0] is value):
             found[index] = raw
     return found

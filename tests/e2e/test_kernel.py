@@ -286,3 +286,42 @@ def test_reports_appear_once_with_logging_configured(kernel: Kernel, workdir: Pa
     cell = kernel.execute("shapes.area(2)")
     assert (cell.displays, cell.error_outputs, cell.stdout) == ([], [], "")
     assert cell.stderr.count("hotreload: reloaded shapes") == 1, cell.stderr
+
+
+ACCOUNT_CELL = """\
+class Account:
+    def __init__(self, balance):
+        self.balance = balance
+
+    def deposit(self, amount):
+        self.balance += amount
+        return self.balance
+"""
+
+
+def test_a_cell_defining_a_class_again_updates_it_in_the_kernel(kernel: Kernel) -> None:
+    load_hotreload(kernel)
+    kernel.run(ACCOUNT_CELL)
+    kernel.run("a = Account(10)\nold = Account\nbound = a.deposit")
+    cell = kernel.run(ACCOUNT_CELL.replace("+= amount", "+= 2 * amount"))
+    assert hotreload_display(cell)["text/plain"] == "hotreload: updated cell class Account: deposit"
+    result = kernel.run("a.deposit(1), bound(1), isinstance(a, Account), Account is old")
+    assert result.result == "(12, 14, True, True)"
+    assert kernel.run("import pickle; pickle.loads(pickle.dumps(a)).balance").result == "14"
+
+    # An error in the new body is the cell's own error, shown without hotreload's frames,
+    # and the class keeps its previous body.
+    broken = kernel.execute("class Account:\n    rate = 1 / 0\n")
+    assert any("ZeroDivisionError" in error for error in broken.errors)
+    assert all("hotreload_ext" not in error for error in broken.errors)
+    assert kernel.run("a.deposit(1), hasattr(Account, 'rate')").result == "(16, False)"
+
+    # Made while cells were off: recognised by its code's cell file (ipykernel names cells by
+    # a temporary path).
+    kernel.run("%hotreload cells off")
+    kernel.run("def tax(x):\n    return x")
+    kernel.run("%hotreload cells on")
+    kernel.run("old_tax = tax")
+    retaxed = kernel.run("def tax(x):\n    return 2 * x")
+    assert hotreload_display(retaxed)["text/plain"] == "hotreload: updated cell function tax"
+    assert kernel.run("old_tax(1), tax is old_tax").result == "(2, True)"

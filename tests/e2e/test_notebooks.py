@@ -32,7 +32,12 @@ EXPECTED = {
         ),
         "after-broken": ("error", "hotreload: could not reload tour_shapes ("),
         "after-fix": ("display", "hotreload: reloaded tour_shapes: updated Circle.describe"),
-    }
+    },
+    "redefining_cells.ipynb": {
+        "redefine": ("display", "hotreload: updated cell class Account: fee, __init__, deposit"),
+        "handler-again": ("display", "hotreload: updated cell function greet"),
+        "slots-again": ("stderr", "hotreload: cell class Point could not be updated in place"),
+    },
 }
 
 

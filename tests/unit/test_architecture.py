@@ -49,6 +49,7 @@ STAGES: dict[str, int] = {
     "_redefine_class": 6,
     "_rebind": 7,
     "_transaction": 8,
+    "_cells": 8,
     "_report": 9,
     "_engine": 10,
     # Other processes (Dask workers) follow the kernel's reloads through the engine.
