@@ -62,18 +62,20 @@ class RunningComparison:
         different: Names whose running object has other code (or another literal value).
         missing: Names the file defines that the running module does not have.
         undecided: Top-level statements whose effect cannot be compared without running them.
+        parses: Whether the file compiles at all.
     """
 
     same: frozenset[str]
     different: frozenset[str]
     missing: frozenset[str]
     undecided: int
+    parses: bool = True
 
     @property
     def verdict(self) -> Freshness:
         """Stale on any difference; fresh when everything was compared; else unknown."""
-        if self.different or self.missing:
-            return STALE
+        if self.different or self.missing or not self.parses:
+            return STALE  # a file that does not compile is not what is running
         return UNKNOWN if self.undecided else FRESH
 
 
@@ -111,7 +113,7 @@ def compare_running(
         # decide its code objects' flags, as they did at import.
         module_code = compile(tree, filename, "exec", dont_inherit=True)
     except (SyntaxError, ValueError):
-        return RunningComparison(frozenset(), frozenset(), frozenset(), 1)
+        return RunningComparison(frozenset(), frozenset(), frozenset(), 0, parses=False)
     # Top-level function and class-body code, by name; the last binding wins, as it did.
     compiled = {c.co_name: c for c in module_code.co_consts if isinstance(c, types.CodeType)}
     namespace = own_attributes(module)

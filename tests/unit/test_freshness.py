@@ -144,3 +144,19 @@ def test_a_wrapper_that_hides_the_function_is_undecided_not_stale(files: ModuleF
     assert compared.verdict == "unknown"
     assert compared.same == {"deco"}
     assert not compared.different
+
+
+def test_a_file_broken_before_watching_is_not_taken_for_the_running_code(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("broken")
+    m = files.load(name, "def f():\n    return 1\n")
+    files.write(name, "def f(:\n    return 2\n")
+
+    report = reloader.check()
+
+    [failed] = report.failed
+    assert failed.module == name
+    assert m.f() == 1
+    files.write(name, "def f():\n    return 1\n")  # restored: what is running
+    assert not reloader.check().failed
