@@ -221,8 +221,8 @@ def _same_constant(left: Any, right: Any) -> bool:
 def _compare_statement(node: ast.stmt, namespace: dict[str, Any]) -> dict[str, bool] | None:
     """Names a statement binds -> equal to the running value; None when it can't be told.
 
-    Imports, docstrings and ``pass`` cannot differ unseen; an assignment of a literal is
-    compared with the running value when that value is made of literals too.
+    Imports, docstrings and ``pass`` cannot differ unseen; an assignment of a literal that
+    equals the running value made it.
     """
     if isinstance(node, ast.Import | ast.ImportFrom | ast.Pass):
         return {}
@@ -241,10 +241,10 @@ def _compare_statement(node: ast.stmt, namespace: dict[str, Any]) -> dict[str, b
     running = [namespace.get(n, _ABSENT) for n in names]
     if _ABSENT in running:
         return dict.fromkeys(names, False)  # a constant the running module does not have
-    if not all(_plain(r) for r in running):
-        return None  # changed by the session since, or not a literal: can't be told
-    pairs = zip(names, running, strict=True)
-    return {n: type(r) is type(value) and bool(r == value) for n, r in pairs}
+    equal = all(_plain(r) and type(r) is type(value) and bool(r == value) for r in running)
+    # Equal: this statement made it. Not equal tells nothing: the module body itself (a counter
+    # it increments) or the session may have changed the value since the import.
+    return dict.fromkeys(names, True) if equal else None
 
 
 _ABSENT = object()

@@ -476,6 +476,9 @@ class World:
     stars: dict[int, int] = field(default_factory=dict)
     # Modules that define `__all__` (every other item of theirs, so a star import skips some).
     alls: set[int] = field(default_factory=set)
+    # Modules not written yet: the last one may appear during the sequence, and is then
+    # imported by the user (nothing else imports it: modules import only lower ones).
+    absent: set[int] = field(default_factory=set)
 
     # --- queries --------------------------------------------------------------------------
     def alive(self, uid: int) -> bool:
@@ -624,7 +627,8 @@ class World:
         return "".join(head) + "".join("\n\n" + chunk for chunk in chunks)
 
     def render_all(self) -> dict[str, str]:
-        sources = {self.key(i): self.render(i) for i in range(len(self.order))}
+        present = [i for i in range(len(self.order)) if i not in self.absent]
+        sources = {self.key(i): self.render(i) for i in present}
         if self.package:
             sources["pkg.__init__"] = ""
         return sources
@@ -1530,6 +1534,11 @@ def change_doc(world: World, module: int, rng: random.Random) -> None:
     )
 
 
+def reveal_module(world: World, module: int, rng: random.Random) -> None:
+    """A module not written so far appears (a new file the user then imports)."""
+    world.absent.clear()
+
+
 def change_exports(world: World, module: int, rng: random.Random) -> None:
     """Add or remove a star import of a lower module, or ``__all__``."""
     if module > 0 and rng.random() < 0.5:
@@ -1554,6 +1563,7 @@ EDITS: list[Callable[[World, int, random.Random], None]] = [
     move_to_module,
     change_doc,
     change_exports,
+    reveal_module,
 ]
 
 
@@ -1573,6 +1583,12 @@ def new_world(
         world.stars[modules - 1] = rng.randrange(modules - 1)
     if rng.random() < 0.2:
         world.alls.add(rng.randrange(modules))
+    if rng.random() < 0.25:
+        world.order.append([])
+        world.docs.append(None)
+        world.absent.add(modules)
+        for _ in range(rng.randint(1, 3)):
+            add_item(world, modules, rng)
     return world
 
 
@@ -1587,13 +1603,16 @@ def _broken_step(world: World, rng: random.Random) -> dict[str, str]:
     Edits to that module alone may come with it (they must be rolled back together); the world
     keeps them, so the next good step shows them again.
     """
-    module = rng.randrange(len(world.order))
+    module = rng.choice([i for i in range(len(world.order)) if i not in world.absent])
     before = world.render_all()
     for _ in range(rng.randint(0, 2)):
         trial = copy.deepcopy(world)
         rng.choice(EDITS)(trial, module, rng)
         after = trial.render_all()
-        if all(after[s] == before[s] for s in after if s != world.key(module)):
+        # Only that module may change (a module appearing is a change to another one).
+        if after.keys() == before.keys() and all(
+            after[s] == before[s] for s in after if s != world.key(module)
+        ):
             world.order, world.items, world.docs = trial.order, trial.items, trial.docs
             world.serial, world.traded = trial.serial, trial.traded
             world.stars, world.alls = trial.stars, trial.alls
@@ -2285,7 +2304,7 @@ def shrink_candidates(steps: Steps) -> Iterator[Steps]:
             yield steps[:index] + steps[index + 1 :]
     for index in range(len(steps) - 1, 0, -1):
         for stem in steps[index]:
-            if steps[index][stem] != steps[index - 1].get(stem):
+            if stem in steps[index - 1] and steps[index][stem] != steps[index - 1][stem]:
                 candidate = [dict(step) for step in steps]
                 candidate[index][stem] = steps[index - 1][stem]
                 yield candidate
@@ -2312,10 +2331,16 @@ def shrink_candidates(steps: Steps) -> Iterator[Steps]:
 def shrink(steps: Steps, still_fails: Callable[[Steps], bool], *, budget: int = 400) -> Steps:
     """Greedy delta debugging: keep taking the first smaller variant that still fails."""
     current = steps
+    # An empty file is a save in progress to the engine, not a reload: a module must not be
+    # shrunk to nothing (one that was always empty, a package's __init__, may stay so).
+    empty = {stem for stem in steps[-1] if all(not s.get(stem, "").strip() for s in steps)}
     progress = True
     while progress and budget > 0:
         progress = False
         for candidate in shrink_candidates(current):
+            texts = (t for step in candidate for stem, t in step.items() if stem not in empty)
+            if any(not text.strip() for text in texts):
+                continue
             budget -= 1
             if still_fails(candidate):
                 current = candidate

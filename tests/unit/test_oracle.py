@@ -280,9 +280,13 @@ class _Replay:
 
     def step(self, index: int) -> Failure | None:
         step = self.steps[index]
-        if sorted(step) != sorted(self.stems):
-            return Failure(index, "invalid", "every step must have the same modules")
-        changed = [s for s in self.stems if step[s] != self.steps[index - 1][s]]
+        if not set(self.stems) <= set(step):
+            return Failure(index, "invalid", "a module disappeared")
+        appeared = [s for s in module_order(step) if s not in self.stems]
+        self.names.update({stem: self.files.name(stem) for stem in appeared})
+        self.stems = module_order(step)
+        previous = self.steps[index - 1]
+        changed = [s for s in self.stems if s in appeared or step[s] != previous[s]]
         for stem in changed:
             self.files.write(self.names[stem], self.real(step[stem]), dedent=False)
         self.submit(step)
@@ -292,6 +296,8 @@ class _Replay:
             self.fresh.result()
             return Failure(index, "crash", traceback.format_exc())
         fresh = self.fresh.result()
+        if fresh.observation is not None and appeared:
+            self.import_appeared(appeared)
         if fresh.observation is not None:
             failure = self.good_step(index, report, fresh.observation)
         else:
@@ -307,6 +313,13 @@ class _Replay:
         self.held.capture(self.modules)
         self.base_state = normalize(read_state(self.modules))
         return None
+
+    def import_appeared(self, appeared: list[str]) -> None:
+        """The user imports the modules that appeared in this step, in a cell after the check."""
+        importlib.invalidate_caches()
+        for stem in appeared:
+            importlib.import_module(import_name(self.names[stem]))
+        self.modules = [sys.modules[import_name(self.names[s])] for s in self.stems]
 
     def import_into_user_namespace(self) -> None:
         """``from m import NAME`` for every public name of every module, as a user's cell would."""
