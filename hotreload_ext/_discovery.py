@@ -220,7 +220,11 @@ class Discoverer(Watchlist):
         self.unverified: list[str] = []
         # A moment before which no module found at the next discovery can have been imported:
         # the process start, then the start of the previous discovery that found modules.
-        self._process_start_ns = self._imported_after_ns = process_start_ns()
+        self._process_start_ns = process_start_ns()
+        self._imported_after_ns: int | None = now_ns()
+        # The modules already imported when watching started (until the first discovery): only
+        # they can run code from before an edit saved before loading.
+        self._present_at_start: frozenset[str] | None = frozenset(modules)
 
     def discover(self) -> list[TrackedModule]:
         """Start tracking modules imported since the last call, from their current source."""
@@ -260,6 +264,7 @@ class Discoverer(Watchlist):
             elif name not in self.tracked and name not in self._unwatchable_seen:
                 self._note_unwatchable(name, module)
         self._imported_after_ns = started
+        self._present_at_start = None
         self.store.flush()
         return added
 
@@ -347,14 +352,15 @@ class Discoverer(Watchlist):
         told = changed_since_import(module, data, stamp)
         if told is not None:
             return STALE if told else FRESH
-        if written_before(stamp[0], self._imported_after_ns):
+        early = self._present_at_start is not None and name in self._present_at_start
+        if written_before(stamp[0], self._process_start_ns if early else self._imported_after_ns):
             return FRESH
         verdict = compare_running(module, data, path).verdict
-        if verdict == UNKNOWN and self._imported_after_ns == self._process_start_ns:
+        if verdict == UNKNOWN and early:
             # Said for modules found when watching starts (edits saved before loading). One
-            # imported during the last cell is taken as fresh: its file would have had to
-            # change between that import and this check, in a statement that cannot be
-            # compared, and a notice for every new module of a bytecode-less session is noise.
+            # imported since is taken as fresh: its file would have had to change between that
+            # import and this check, in a statement that cannot be compared, and a notice for
+            # every new module of a bytecode-less session would be noise.
             self.unverified.append(name)
         return verdict
 

@@ -176,10 +176,17 @@ def _class_matches(body: types.CodeType, cls: type) -> bool | None:
         if matches is False:
             return False
         verdict = verdict if matches else None
-    # A method the file no longer has, still on the running class: the file changed too.
+    # A method the file no longer has, still on the running class: the file changed too. Only
+    # one its body made (its qualified name says so; 3.11+): a decorator or a later statement
+    # may have set other functions of the file on the class.
+    prefix = getattr(body, "co_qualname", None)
     for name, value in namespace.items():
         code = _function_code(value)
-        if code is not None and code.co_filename == body.co_filename and name not in defined:
+        made_by_body = prefix is not None and getattr(code, "co_qualname", "").startswith(
+            prefix + "."
+        )
+        same_file = code is not None and code.co_filename == body.co_filename
+        if made_by_body and same_file and name not in defined:
             return False
     return verdict
 

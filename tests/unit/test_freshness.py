@@ -13,7 +13,12 @@ import pytest
 
 from hotreload_ext import Reloader
 from hotreload_ext._freshness import compare_running, process_start_ns
-from tests.conftest import ModuleFiles
+from tests.conftest import ModuleFiles, _OnlyPrefix
+
+
+def watching_now(files: ModuleFiles) -> Reloader:
+    """A reloader made now, after the test imported its modules (``%load_ext`` after imports)."""
+    return Reloader(include=(), exclude=(), strict=True, modules=_OnlyPrefix(files.prefix))
 
 
 @pytest.fixture(autouse=True)
@@ -22,11 +27,12 @@ def no_bytecode(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_function_edited_before_watching_is_reloaded_and_reported_as_updated(
-    files: ModuleFiles, reloader: Reloader
+    files: ModuleFiles,
 ) -> None:
     name = files.name("early")
     m = files.load(name, "X = 1\n\ndef f():\n    return X\n\ndef g():\n    return 0\n")
     files.write(name, "X = 1\n\ndef f():\n    return X * 10\n\ndef g():\n    return 0\n")
+    reloader = watching_now(files)
 
     report = reloader.check()
 
@@ -67,12 +73,11 @@ def test_a_file_matching_the_running_code_is_not_reloaded(
     assert not reloader.check()
 
 
-def test_what_cannot_be_compared_is_said_once_with_how_to_force_it(
-    files: ModuleFiles, reloader: Reloader
-) -> None:
+def test_what_cannot_be_compared_is_said_once_with_how_to_force_it(files: ModuleFiles) -> None:
     name = files.name("computed")
     m = files.load(name, "SIZE = len('abc')\n")
     files.write(name, "SIZE = len('abcd')\n")  # edited after the import, unseen by Python
+    reloader = watching_now(files)
 
     report = reloader.check()
 
@@ -176,3 +181,12 @@ def test_a_module_that_changed_its_own_global_is_not_taken_for_stale(
 
     assert not report.reloaded
     assert m.TICKS == 1, "the body did not run again"
+
+
+def test_a_module_imported_after_watching_started_is_never_a_notice(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    name = files.name("later")
+    files.load(name, "SIZE = len('abc')\n")  # imported in a cell, after the extension loaded
+
+    assert not reloader.check()
