@@ -169,10 +169,11 @@ def _class_matches(body: types.CodeType, cls: type) -> bool | None:
     for code in body.co_consts:
         if not isinstance(code, types.CodeType) or code.co_name.startswith("<"):
             continue
-        defined.add(code.co_name)
-        if code.co_name not in namespace:
+        name = _mangled(code.co_name, body.co_name)
+        defined.add(name)
+        if name not in namespace:
             return False  # a method the running class does not have
-        matches = _code_matches(code, _function_code(namespace[code.co_name]))
+        matches = _code_matches(code, _function_code(namespace[name]))
         if matches is False:
             return False
         verdict = verdict if matches else None
@@ -189,6 +190,13 @@ def _class_matches(body: types.CodeType, cls: type) -> bool | None:
         if made_by_body and same_file and name not in defined:
             return False
     return verdict
+
+
+def _mangled(name: str, class_name: str) -> str:
+    """The name a class body binds for ``name``: ``__secret`` in ``C`` is ``_C__secret``."""
+    if name.startswith("__") and not name.endswith("__") and class_name.strip("_"):
+        return f"_{class_name.lstrip('_')}{name}"
+    return name
 
 
 def _function_code(value: object) -> types.CodeType | None:

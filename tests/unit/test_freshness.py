@@ -115,6 +115,7 @@ def test_the_comparison_ignores_line_numbers_and_reads_through_wrappers(
         "import functools\n\n"
         "@functools.lru_cache\ndef cached(x):\n    return x\n\n"
         "class C:\n    @staticmethod\n    def s():\n        return 1\n"
+        "    def __private(self):\n        return 0\n"
         "    @property\n    def p(self):\n        return 2\n"
     )
     m = files.load(name, source)

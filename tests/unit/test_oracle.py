@@ -320,6 +320,7 @@ class _Replay:
         for stem in appeared:
             importlib.import_module(import_name(self.names[stem]))
         self.modules = [sys.modules[import_name(self.names[s])] for s in self.stems]
+        self.reloader.discover()  # as the extension's post_run_cell does
 
     def import_into_user_namespace(self) -> None:
         """``from m import NAME`` for every public name of every module, as a user's cell would."""
