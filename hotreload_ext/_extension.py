@@ -40,6 +40,7 @@ class Extension:
             include=self.settings.watch,
             exclude=self.settings.exclude,
             selective=self.settings.selective,
+            data_files=self.settings.data_files,
             strict=self.settings.strict,
         )
         self.internal_errors: list[BaseException] = []
@@ -53,6 +54,7 @@ class Extension:
         self.settings.observe(self._patterns_changed, names=["watch", "exclude"])
         self.settings.observe(self._flags_changed, names=["selective", "strict"])
         self.settings.observe(self._detection_changed, names=["detection"])
+        self.settings.observe(self._data_files_changed, names=["data_files"])
         self.reloader.use_notifications(self.settings.detection == "notify")
 
     # --- hooks -------------------------------------------------------------------------------
@@ -146,6 +148,9 @@ class Extension:
 
     def _detection_changed(self, change: Bunch) -> None:
         self.reloader.use_notifications(self.settings.detection == "notify")
+
+    def _data_files_changed(self, change: Bunch) -> None:
+        self.reloader.use_data_files(self.settings.data_files)
 
     def _flags_changed(self, change: Bunch) -> None:
         self.reloader.selective = self.settings.selective

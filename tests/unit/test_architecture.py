@@ -24,6 +24,7 @@ STAGES: dict[str, int] = {
     "_static": 0,
     "_speedups": 0,  # C (optional); imported by polling
     "_tracking": 1,
+    "_datafiles": 1,
     "_discovery": 1,
     "_polling": 1,
     "_watcher": 1,
