@@ -44,6 +44,9 @@ DataRead = tuple[str, str, int, str, Stamp]
 # Sources, bytecode, compiled extensions and stubs are the import system's business, never data.
 _CODE_SUFFIXES = (".py", ".pyw", ".pyc", ".pyo", ".pyi", ".so", ".pyd")
 _WRITING_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+# Data files followed at most: each costs a stat per cell, and a module body that loads a
+# directory of thousands of files is loading a data set, not reading its configuration.
+MAX_DATA_FILES = 1000
 
 # What the hook appends each read to: one list per listening DataFiles (usually one).
 _listeners: list[list[DataRead]] = []
@@ -134,6 +137,8 @@ class DataFiles:
         self.stamps: dict[str, Stamp | None] = {}
         self.unapplied: dict[str, set[str]] = {}
         self.generation = 0
+        # Modules that read more data files than are followed (said once each).
+        self.overflow: dict[str, bool] = {}
         self._owners: dict[str, TrackedModule] = {}
         self._library_dirs = _library_dirs()
 
@@ -155,6 +160,7 @@ class DataFiles:
             self.reads.clear()
             self.stamps.clear()
             self.unapplied.clear()
+            self.overflow.clear()
             self._owners.clear()
             self.generation += 1
 
@@ -172,17 +178,23 @@ class DataFiles:
         Reads of modules that are not watched (a library, a module imported from older text)
         are dropped; so are files in the standard library or an installed package.
         """
-        pending, self.pending[:] = list(self.pending), []
+        # Only what is there now: another thread's read appended meanwhile waits for next time.
+        count = len(self.pending)
+        pending = self.pending[:count]
+        del self.pending[:count]
         for name in [n for n, owner in self._owners.items() if tracked.get(n) is not owner]:
             self.forget(name)  # no longer watched, or imported afresh
         for name, filename, line, path, stamp in pending:
             record = tracked.get(name)
-            if record is None or record.path != filename or not self._is_data(path):
+            if record is None or record.path != filename or not self._is_data(path, filename):
                 continue
             self._owners[name] = record
             self._add(name, path, line, stamp)
 
     def _add(self, name: str, path: str, line: int, stamp: Stamp) -> None:
+        if path not in self.stamps and len(self.stamps) >= MAX_DATA_FILES:
+            self.overflow.setdefault(name, False)
+            return
         self.reads.setdefault(name, {}).setdefault(path, set()).add(line)
         if path not in self.stamps:
             # The first stamp stays: had the file changed between two modules' reads, the
@@ -190,7 +202,10 @@ class DataFiles:
             self.stamps[path] = stamp
             self.generation += 1
 
-    def _is_data(self, path: str) -> bool:
+    def _is_data(self, path: str, module_file: str) -> bool:
+        """Not the standard library's or an installed package's, unless beside the module."""
+        if path.startswith(os.path.dirname(module_file) + os.sep):
+            return True  # a watched package's own data, wherever it is installed
         real = os.path.realpath(path)
         parts = real.split(os.sep)
         return not (
@@ -203,6 +218,7 @@ class DataFiles:
         """Forget what ``name`` read (it is no longer watched)."""
         self._owners.pop(name, None)
         self.unapplied.pop(name, None)
+        self.overflow.pop(name, None)
         gone = self.reads.pop(name, None)
         if gone:
             still = {path for files in self.reads.values() for path in files}
@@ -222,6 +238,13 @@ class DataFiles:
         """
         changed: set[str] = set()
         notices: list[tuple[str, str]] = []
+        if self.overflow and not all(self.overflow.values()):
+            message = (
+                f"read more than {MAX_DATA_FILES} data files at import; the others are not "
+                "followed (HotReload.data_files)"
+            )
+            notices += [(name, message) for name, said in self.overflow.items() if not said]
+            self.overflow = dict.fromkeys(self.overflow, True)
         for path, stamp in list(self.stamps.items()):
             if only is not None and path not in only:
                 continue
@@ -249,10 +272,15 @@ class DataFiles:
 
         What its reload recorded: ``(data file, line of the new source, stamp)``.
         """
-        mine = [read for read in self.pending if read[0] == name]
+        count = len(self.pending)
+        mine = [read for read in self.pending[:count] if read[0] == name]
         if mine:
-            self.pending[:] = [read for read in self.pending if read[0] != name]
-        return [(path, line, stamp) for _, _, line, path, stamp in mine if self._is_data(path)]
+            self.pending[:count] = [read for read in self.pending[:count] if read[0] != name]
+        return [
+            (path, line, stamp)
+            for _, filename, line, path, stamp in mine
+            if self._is_data(path, filename)
+        ]
 
     def committed(
         self,

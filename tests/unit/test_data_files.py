@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hotreload_ext import Reloader
-from hotreload_ext._datafiles import DataFiles
+from hotreload_ext._datafiles import MAX_DATA_FILES, DataFiles
 from tests.conftest import ModuleFiles, bump, check
 
 
@@ -264,3 +264,55 @@ def test_the_audit_hook_never_raises_into_the_users_open(tmp_path: Path) -> None
         data.close()
     assert not data.enabled
     assert data.pending == []
+
+
+def test_a_body_loading_a_directory_of_files_is_followed_up_to_a_limit_and_says_so(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    folder = files.root / "many"
+    folder.mkdir()
+    for index in range(MAX_DATA_FILES + 5):
+        (folder / f"{index:05}.txt").write_text(str(index))
+    name = files.name("bulk")
+    module = files.load(
+        name,
+        "from pathlib import Path\n"
+        "FOLDER = Path(__file__).parent / 'many'\n"
+        "TOTAL = sum(int(p.read_text()) for p in sorted(FOLDER.iterdir()))\n",
+    )
+    reloader.discover()
+    assert len(reloader.data.stamps) == MAX_DATA_FILES
+    report = reloader.check()
+    assert [str(n) for n in report.notices] == [
+        f"hotreload: {name}: read more than {MAX_DATA_FILES} data files at import; the others "
+        "are not followed (HotReload.data_files)"
+    ]
+    assert not reloader.check(), "said once"
+    write_data(folder / "00000.txt", "100")
+    check(reloader)
+    expected = sum(range(MAX_DATA_FILES + 5)) + 100
+    total = module.TOTAL
+    assert total == expected
+
+
+def test_a_watched_installed_package_s_own_data_files_are_followed(
+    files: ModuleFiles, tmp_path: Path
+) -> None:
+    from tests.conftest import _OnlyPrefix
+
+    site = tmp_path / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    sys.path.insert(0, str(site))
+    pkg = files.name("installed")
+    (site / pkg).mkdir()
+    (site / pkg / "__init__.py").write_text(
+        "import json, pathlib\n"
+        "CONF = json.loads((pathlib.Path(__file__).parent / 'conf.json').read_text())\n"
+    )
+    data = write_data(site / pkg / "conf.json", '{"a": 1}')
+    reloader = Reloader(strict=True, include=[pkg], modules=_OnlyPrefix(files.prefix))
+    module = files.load(pkg)
+    reloader.discover()
+    write_data(data, '{"a": 2}')
+    check(reloader)
+    assert module.CONF == {"a": 2}

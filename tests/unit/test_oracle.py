@@ -47,7 +47,7 @@ import pytest
 
 from hotreload_ext import CycleReport, Reloader
 from hotreload_ext._rebind import Namespace
-from tests.conftest import ModuleFiles, _OnlyPrefix, restore_modules
+from tests.conftest import ModuleFiles, _OnlyPrefix, bump, restore_modules
 from tests.oracle_support import (
     CALL_ARG,
     GAPS,
@@ -57,9 +57,11 @@ from tests.oracle_support import (
     Observation,
     Steps,
     construct,
+    data_keys,
     describe,
     describe_instance,
     dump_regression,
+    file_name,
     first_difference,
     forget_process_tables,
     generate_sequence,
@@ -223,7 +225,9 @@ class _Replay:
         self.files = files
         self.fresh = fresh
         self.stems = module_order(steps[0])
-        self.names = {stem: files.name(stem) for stem in self.stems}
+        # Data files the modules read at import: written, never imported.
+        self.data = data_keys(steps[0])
+        self.names = {stem: files.name(stem) for stem in [*self.stems, *self.data]}
         self.reloader = make_reloader(files.prefix)
         self.modules: list[types.ModuleType] = []
         self.held = HeldReferences()
@@ -245,7 +249,7 @@ class _Replay:
 
     def submit(self, step: dict[str, str]) -> None:
         """Ask the fresh process to import the step (it works while the live side reloads)."""
-        sources = {self.names[s]: self.real(step[s]) for s in self.stems}
+        sources = {self.names[s]: self.real(step[s]) for s in [*self.stems, *self.data]}
         self.fresh.submit(sources, [self.names[s] for s in self.stems])
 
     def run(self) -> Failure | None:
@@ -260,6 +264,8 @@ class _Replay:
         first = self.steps[0]
         for stem in self.stems:
             self.files.write(self.names[stem], self.real(first[stem]), dedent=False)
+        for key in self.data:
+            self.write_data(key, first[key])
         self.submit(first)
         fresh = self.fresh.result()
         if fresh.observation is None:
@@ -280,11 +286,14 @@ class _Replay:
 
     def step(self, index: int) -> Failure | None:
         step = self.steps[index]
-        if sorted(step) != sorted(self.stems):
+        if sorted(step) != sorted([*self.stems, *self.data]):
             return Failure(index, "invalid", "every step must have the same modules")
-        changed = [s for s in self.stems if step[s] != self.steps[index - 1][s]]
+        changed = [s for s in [*self.stems, *self.data] if step[s] != self.steps[index - 1][s]]
         for stem in changed:
-            self.files.write(self.names[stem], self.real(step[stem]), dedent=False)
+            if stem in self.data:
+                self.write_data(stem, step[stem])
+            else:
+                self.files.write(self.names[stem], self.real(step[stem]), dedent=False)
         self.submit(step)
         try:
             report = self.reloader.check()
@@ -307,6 +316,13 @@ class _Replay:
         self.held.capture(self.modules)
         self.base_state = normalize(read_state(self.modules))
         return None
+
+    def write_data(self, key: str, text: str) -> None:
+        """Write a data file, its mtime moved a second past the previous one (never a sleep)."""
+        path = self.files.root / file_name(self.names[key])
+        previous = path.stat().st_mtime_ns if path.exists() else 0
+        path.write_text(text, encoding="utf-8")
+        bump(path, after=previous)
 
     def import_into_user_namespace(self) -> None:
         """``from m import NAME`` for every public name of every module, as a user's cell would."""
