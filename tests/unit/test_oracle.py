@@ -786,6 +786,39 @@ def test_oracle_accepts_a_reload_and_catches_a_session_that_does_not_reload(
     assert failure.message.endswith('/call(3)/returns: live "4" != fresh "5"')
 
 
+def ignores_data_files(prefix: str) -> Reloader:
+    """An engine that does not follow data files read at import."""
+    return Reloader(strict=True, data_files=False, modules=_OnlyPrefix(prefix))
+
+
+def _changes_only_data_a_module_reads(steps: Steps) -> bool:
+    """Whether some step changes a data file, and no module, while a module reads that file."""
+    for before, after in itertools.pairwise(steps):
+        changed = [key for key in after if after[key] != before.get(key)]
+        if changed and all(key in data_keys(after) for key in changed):
+            sources = [after[key] for key in module_order(after)]
+            if any(f"{PREFIX}{key}" in text for key in changed for text in sources):
+                return True
+    return False
+
+
+def test_generated_data_files_catch_a_session_that_does_not_follow_them(
+    tmp_path: Path, fresh: FreshProcess
+) -> None:
+    """The generator's data file edits matter: ignoring them is a mismatch with a fresh import."""
+    steps = next(
+        steps
+        for seed in itertools.count()
+        if _changes_only_data_a_module_reads(
+            steps := generate_sequence(seed, STEPS, libraries=LIBRARIES, avoid=AVOID)
+        )
+    )
+    assert replay(steps, tmp_path, fresh) is None
+    failure = replay(steps, tmp_path, fresh, ignores_data_files)
+    assert failure is not None
+    assert failure.category in ("mismatch", "user namespace"), failure
+
+
 def test_oracle_expects_the_previous_behaviour_after_a_broken_step(
     tmp_path: Path, fresh: FreshProcess
 ) -> None:
