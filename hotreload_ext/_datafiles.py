@@ -7,10 +7,12 @@ their dependents, as for a code change; the execute stage sees to that).
 
 Which statement read which file is learnt from the ``open`` audit event (PEP 578), which every
 way of opening a file raises (``open``, ``io.open``, ``os.open``, ``pathlib``, ``io.open_code``).
-The hook walks from the caller to the innermost module body being executed (the frame of a
-``<module>`` code object) and keeps the read only when that body is a real module's (its
-``__spec__.origin`` is the code's file): the first import of a module, run by the import system,
-and hotreload's own runs of its statements (compiled with the module's file as their filename).
+The hook (in C where ``_speedups`` was built: one in Python would cost a call into Python for
+every audited event of the process) walks from the caller to the innermost module body being
+executed (the frame of a ``<module>`` code object) and keeps the read only when that body is a
+real module's (its ``__spec__.origin`` is the code's file): the first import of a module, run by
+the import system, and hotreload's own runs of its statements (compiled with the module's file as
+their filename).
 A cell, a function called later, or a script is none of these. The body's current line names
 the top-level statement that read the file, also when the read happened deeper, in a function
 it called.
@@ -51,10 +53,12 @@ MAX_DATA_FILES = 1000
 # What the hook appends each read to: one list per listening DataFiles (usually one).
 _listeners: list[list[DataRead]] = []
 _installed = False
+# The C hook's switch (hotreload_ext/_speedups.c), when that hook is the one installed.
+_listen: Callable[[bool], None] | None = None
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    """The audit hook: one string comparison and one truth test for every other event."""
+    """The audit hook in Python: a string comparison and a truth test for every other event."""
     if event != "open" or not _listeners:
         return
     # Never raise: an audit hook's exception would fail the user's open().
@@ -62,9 +66,18 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         _record(args)
 
 
+def _record_open(args: tuple[Any, ...]) -> None:
+    """What the C hook calls for an "open" event while someone listens (the same depth)."""
+    # try/except rather than contextlib.suppress: this runs for every open() of the process.
+    try:  # noqa: SIM105
+        _record(args)
+    except Exception:
+        pass  # never raise: the C hook would swallow it, but not before formatting it
+
+
 def _record(args: tuple[Any, ...]) -> None:
     path, mode, flags = args
-    if isinstance(mode, str) and any(letter in mode for letter in "wax+"):
+    if isinstance(mode, str) and ("w" in mode or "a" in mode or "x" in mode or "+" in mode):
         return
     if isinstance(flags, int) and flags & _WRITING_FLAGS:
         return
@@ -98,14 +111,31 @@ def _record(args: tuple[Any, ...]) -> None:
 
 
 def _install() -> None:
-    global _installed
-    if not _installed:
+    """Add the audit hook, once per process: in C where it was built, else in Python."""
+    global _installed, _listen
+    if _installed:
+        return
+    _installed = True
+    try:
+        # HOTRELOAD_SPEEDUPS=0 rules the C module out, as for the stat loop.
+        if os.environ.get("HOTRELOAD_SPEEDUPS") == "0":
+            raise ImportError("speedups turned off")
+        from ._speedups import install_open_hook, listen_open
+    except ImportError:
         sys.addaudithook(_audit)
-        _installed = True
+        return
+    install_open_hook(_record_open)
+    _listen = listen_open
+
+
+def _listening_changed() -> None:
+    if _listen is not None:
+        _listen(bool(_listeners))
 
 
 def _stop_listening(pending: list[DataRead]) -> None:
     _listeners[:] = [listener for listener in _listeners if listener is not pending]
+    _listening_changed()
 
 
 def _library_dirs() -> tuple[str, ...]:
@@ -152,6 +182,7 @@ class DataFiles:
         if on and not self.enabled:
             _install()
             _listeners.append(self.pending)
+            _listening_changed()
             # A watcher dropped without close() stops listening when it is collected.
             weakref.finalize(self, _stop_listening, self.pending)
         elif not on:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -316,3 +317,50 @@ def test_a_watched_installed_package_s_own_data_files_are_followed(
     write_data(data, '{"a": 2}')
     check(reloader)
     assert module.CONF == {"a": 2}
+
+
+_BOTH_HOOKS = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from hotreload_ext import Reloader
+from hotreload_ext import _datafiles
+reloader = Reloader(include=["hookmod"], strict=True)
+import hookmod
+reloader.discover()
+print(json.dumps({
+    "c_hook": _datafiles._listen is not None,
+    "lines": sorted(reloader.data.lines("hookmod", [os.path.join(sys.argv[1], "hook.json")])),
+}))
+"""
+
+
+@pytest.mark.parametrize("speedups", ["1", "0"])
+def test_the_c_hook_and_the_python_hook_record_the_same_reads(
+    tmp_path: Path, speedups: str
+) -> None:
+    """A fresh process each: the hook is installed once per process, in C unless ruled out."""
+    from hotreload_ext._polling import _unverified
+
+    if speedups == "1" and _unverified is None:
+        pytest.skip("the C speedups are not built")
+    write_data(tmp_path / "hook.json", "{}")
+    (tmp_path / "hookmod.py").write_text(
+        "import json, pathlib\n\nDATA = json.loads((pathlib.Path(__file__).parent / 'hook.json')"
+        ".read_text())\n"
+    )
+    env = {**os.environ, "HOTRELOAD_SPEEDUPS": speedups, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", _BOTH_HOOKS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert json.loads(result.stdout) == {"c_hook": speedups == "1", "lines": [3]}
+
+
+def test_the_c_hook_is_installed_once() -> None:
+    speedups = pytest.importorskip("hotreload_ext._speedups")
+    DataFiles().enable(True)  # installs it in this process, if nothing did before
+    with pytest.raises(RuntimeError, match="installed already"):
+        speedups.install_open_hook(print)
