@@ -364,3 +364,52 @@ def test_the_c_hook_is_installed_once() -> None:
     DataFiles().enable(True)  # installs it in this process, if nothing did before
     with pytest.raises(RuntimeError, match="installed already"):
         speedups.install_open_hook(print)
+
+
+def test_a_statement_reading_another_file_after_an_edit_drops_the_old_one(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    first = write_data(files.root / "first.json", '{"limit": 1}')
+    second = write_data(files.root / "second.json", '{"limit": 2}')
+    name = files.name("switches")
+    module = files.load(name, CONFIGURED.format(data=first.name))
+    reloader.discover()
+    files.write(name, CONFIGURED.format(data=second.name))
+    check(reloader)
+    assert module.LIMIT == 4
+    assert set(reloader.data.stamps) == {str(second)}
+    write_data(first, '{"limit": 9}')
+    assert not reloader.check(), "the file it no longer reads"
+    write_data(second, '{"limit": 3}')
+    check(reloader)
+    assert module.LIMIT == 6
+
+
+def test_a_module_imported_afresh_has_only_its_new_reads(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    first = write_data(files.root / "again1.json", '{"limit": 1}')
+    second = write_data(files.root / "again2.json", '{"limit": 2}')
+    name = files.name("again")
+    files.load(name, CONFIGURED.format(data=first.name))
+    reloader.discover()
+    del sys.modules[name]
+    module = files.load(name, CONFIGURED.format(data=second.name))
+    reloader.discover()
+    assert set(reloader.data.stamps) == {str(second)}
+    write_data(second, '{"limit": 5}')
+    check(reloader)
+    assert module.LIMIT == 10
+
+
+def test_installed_packages_files_read_at_import_are_not_followed(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    files.load(
+        files.name("metadata"),
+        "import importlib.metadata\nVERSION = importlib.metadata.version('pyyaml')\n",
+    )
+    # The read was seen (its module body ran it), and is dropped when filed.
+    assert any("site-packages" in read[3] for read in reloader.data.pending)
+    reloader.discover()
+    assert reloader.data.stamps == {}
