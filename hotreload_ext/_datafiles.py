@@ -72,7 +72,7 @@ def _record_open(args: tuple[Any, ...]) -> None:
     try:  # noqa: SIM105
         _record(args)
     except Exception:
-        pass  # never raise: the C hook would swallow it, but not before formatting it
+        pass  # never raise (the C hook would clear the error anyway)
 
 
 def _record(args: tuple[Any, ...]) -> None:
