@@ -69,6 +69,16 @@ class HotReload(Configurable):
         every change; functions and classes are still patched in place either way.""",
     ).tag(config=True)
 
+    data_files = Bool(
+        True,
+        help="""Follow the data files a module's body reads when it is imported (a JSON or YAML
+        config, a CSV, ``importlib.resources``, ``Path.read_text``): when one changes, the
+        statements that read it, and those that depend on them, run again, and the report names
+        the file (``reloaded m (data file config.json changed)``). Reads are seen through the
+        ``open`` audit event while a module body runs, for modules imported after the extension
+        was loaded. False stops following them.""",
+    ).tag(config=True)
+
     detection = CaselessStrEnum(
         ["poll", "notify"],
         default_value="poll",

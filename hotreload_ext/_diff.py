@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import re
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ._freshness import RunningComparison
@@ -45,6 +45,8 @@ class ModuleDiff:
         origins: ``new index -> old index`` for each new statement that is a version of an old
             one: the same text, or a changed definition paired with its old version by kind,
             name and place among same-named siblings (see :func:`_pair_definitions`).
+        must_run: Indexes into ``new.statements`` that must run again although their text is
+            unchanged: they read a data file that changed (see :meth:`statements_at`).
     """
 
     new: ParsedSource
@@ -56,6 +58,7 @@ class ModuleDiff:
     whole_module: str | None = None
     origins: Mapping[int, int] = field(default_factory=dict)
     running: RunningComparison | None = None
+    must_run: frozenset[int] = frozenset()
 
     @property
     def is_empty(self) -> bool:
@@ -85,6 +88,42 @@ class ModuleDiff:
         """The index in the old source of the statement ``new.statements[index]`` came from."""
         return self.origins.get(index)
 
+    def statements_at(self, lines: Iterable[int]) -> frozenset[int]:
+        """Indexes into ``new.statements`` of the versions of the old statements at ``lines``.
+
+        ``lines`` are lines of the running source (where a statement read a data file); an
+        old statement with no new version is changed or gone, and runs or vanishes anyway.
+        """
+        if self.old is None:
+            return frozenset()
+        wanted = set(lines)
+        spans = self.old.statements
+        hit = {
+            i
+            for i, s in enumerate(spans)
+            if any(s.lineno <= line <= s.end_lineno for line in wanted)
+        }
+        return frozenset(new for new, old in self.origins.items() if old in hit)
+
+    def new_lines(self, lines: Iterable[int]) -> dict[int, int | None]:
+        """Each line of the running source in ``lines``: the same place in the new source.
+
+        None where the statement holding it has no new version (removed, or rewritten).
+        """
+        found: dict[int, int | None] = dict.fromkeys(lines)
+        if self.old is None:
+            return found
+        back = {old: new for new, old in self.origins.items()}
+        for index, statement in enumerate(self.old.statements):
+            new = back.get(index)
+            if new is None:
+                continue
+            delta = self.new.statements[new].lineno - statement.lineno
+            for line in found:
+                if statement.lineno <= line <= statement.end_lineno:
+                    found[line] = line + delta
+        return found
+
     def describe(self) -> tuple[list[str], list[str], list[str]]:
         """Names updated, added and removed, with class members as ``Cls.member``."""
         if self.old is None and self.running is not None:
@@ -95,7 +134,8 @@ class ModuleDiff:
         added: list[str] = []
         # Removed members read like removed module names: "removed Cls.m", never "updated".
         removed: list[str] = sorted(self.deleted_names)
-        for index in sorted(self.changed):
+        # Statements that run for a changed data file are updated like changed ones.
+        for index in sorted(self.changed | self.must_run):
             statement = self.new.statements[index]
             node = statement.node
             if isinstance(node, ast.ClassDef) and node.name in old_classes:
@@ -182,7 +222,9 @@ def whole_module_reason(
         return "the module sets __hotreload_full__ = True"
     if "hotreload:" in text and _FULL_MARKER.search(text):
         return "the module has a '# hotreload: full' marker"
-    touched = [diff.new.statements[i] for i in sorted(diff.changed)] + list(diff.removed)
+    # A statement that runs for a changed data file (`CONFIG.update(load())`) counts as changed.
+    touched = [diff.new.statements[i] for i in sorted(diff.changed | diff.must_run)]
+    touched += list(diff.removed)
     for statement in touched:
         if statement.is_dynamic:
             return f"line {statement.lineno} ({statement.summary}) cannot be re-run on its own"

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._datafiles import DataFiles
 from ._digest import digest_bytes
 from ._discovery import ModuleFilter
 from ._report import (
@@ -103,6 +104,8 @@ class Reloader:
             skipped by default, e.g. an installed package you are editing.
         exclude: Glob patterns of modules (or file paths) never to watch.
         selective: Re-run only the statements an edit affects (True), or the whole module body.
+        data_files: Re-run the statements that read a data file at import when that file
+            changes (see :mod:`._datafiles`).
         strict: Re-raise hotreload's own internal errors instead of reporting them (tests).
         modules: The module registry, ``sys.modules`` by default.
         read: How a module's file is read (:func:`~._tracking.read_file`); a host that runs
@@ -115,11 +118,17 @@ class Reloader:
         include: Iterable[str] = (),
         exclude: Iterable[str] = (),
         selective: bool = True,
+        data_files: bool = True,
         strict: bool = False,
         modules: Mapping[str, object] | None = None,
         read: ReadFunction = read_file,
     ) -> None:
         self.watcher = Watcher(modules, ModuleFilter(tuple(include), tuple(exclude)), read=read)
+        # The data files watched modules read at import (an empty dict costs an idle cell one
+        # truth test), and the watcher generation their reads were last filed against.
+        self.data = DataFiles()
+        self.data.enable(data_files)
+        self._data_generation = -1
         self.selective = selective
         self.strict = strict
         self.history: deque[ModuleReport | ModuleFailure] = deque(maxlen=_HISTORY)
@@ -134,7 +143,7 @@ class Reloader:
         # Optional change notification (inotify or watchfiles); None means polling.
         self.notifier: Notifier | None = None
         self._notified_dirs: frozenset[str] = frozenset()
-        self._notified_generation = -1
+        self._notified_generation = (-1, -1)
         # Where the time of the last check that reloaded something went, by stage, and how
         # long the recent idle checks took (for `%hotreload timings`).
         self.last_timings: dict[str, float] = {}
@@ -151,8 +160,20 @@ class Reloader:
         self.watcher.refilter()
 
     def discover(self) -> list[TrackedModule]:
-        """Start watching modules imported since the last call, from their current source."""
-        return self.watcher.discover()
+        """Start watching modules imported since the last call, from their current source.
+
+        The data files their bodies read are filed under them too.
+        """
+        added = self.watcher.discover()
+        data = self.data
+        if data.pending or (data.reads and self.watcher.generation != self._data_generation):
+            self._data_generation = self.watcher.generation
+            data.absorb(self.watcher.tracked)
+        return added
+
+    def use_data_files(self, enabled: bool) -> None:
+        """Turn the tracking of data files read at import on or off; takes effect at once."""
+        self.data.enable(enabled)
 
     def follow_namespace(self, label: str, mapping: dict[str, Any]) -> HostNamespace:
         """Let ``from m import NAME`` bindings in a host's namespace follow reloads.
@@ -193,7 +214,10 @@ class Reloader:
         unknown = [name for name in forced if name not in self.watcher.tracked]
         if unknown:
             raise UnknownModuleError(", ".join(unknown))
-        changes, problems = self.watcher.poll(forced, self._notified_paths())
+        only = self._notified_paths()
+        changes, problems = self.watcher.poll(forced, only)
+        if self.data.stamps:
+            changes = self._data_changes(report, changes, only)
         _lap(report.timings, "detect (stat, read, hash)", started)
         report.checked = len(self.watcher.tracked)
         report.notices += [ModuleNotice(p.tracked.name, p.message, p.good) for p in problems]
@@ -262,6 +286,38 @@ class Reloader:
             changes.append(Change(tracked, data, digest, stamp))
         return changes
 
+    def _data_changes(
+        self, report: CycleReport, changes: list[Change], only: set[str] | None
+    ) -> list[Change]:
+        """``changes``, with the modules whose data files changed (and those files) added.
+
+        A module whose data changed but whose source did not reloads from its running
+        source; only the statements that read the files (and their dependents) run.
+        """
+        stale, notices = self.data.poll(only)
+        report.notices += [ModuleNotice(name, message) for name, message in notices]
+        unapplied = self.data.unapplied
+        if not unapplied:
+            return changes
+        result: list[Change] = []
+        for change in changes:
+            # A code change also applies data changes whose reload failed before.
+            files = unapplied.get(change.tracked.name)
+            result.append(
+                dataclasses.replace(change, data_files=tuple(sorted(files))) if files else change
+            )
+        seen = {change.tracked.name for change in changes}
+        for name in stale - seen:
+            tracked = self.watcher.tracked.get(name)
+            data = tracked.source if tracked is not None else None
+            if tracked is None or data is None:
+                continue  # a module whose source is unknown runs whole at its next change
+            # An unknown stamp: the next check reads the module's file once more, so that an
+            # edit racing with this reload is never taken for the running source.
+            paths = tuple(sorted(unapplied[name]))
+            result.append(Change(tracked, data, tracked.digest, UNKNOWN_STAMP, data_files=paths))
+        return result
+
     def _parse(self, report: CycleReport, reloads: list[ModuleReload]) -> dict[str, _Parsed]:
         """Stage 2: decode and parse each changed module; a module that does not parse fails."""
         from ._source import parse_source
@@ -273,7 +329,10 @@ class Reloader:
                 text = decode_source(reload.change.data)
                 # With one module changed its imports can't change the order: the fast path
                 # may skip the unchanged part of the file.
-                region = self._parse_region(tracked, text) if len(reloads) == 1 else None
+                # Nor for a module that read data files: their lines must be found in the
+                # whole running source.
+                fast = len(reloads) == 1 and tracked.name not in self.data.reads
+                region = self._parse_region(tracked, text) if fast else None
                 if region is not None:
                     parsed[tracked.name] = _Parsed(reload, region[1], region[0])
                 else:
@@ -303,6 +362,7 @@ class Reloader:
         """
         self.use_notifications(False)
         self.watcher.close()
+        self.data.close()
 
     def use_notifications(self, enabled: bool) -> str:
         """Switch between polling and change notification; returns the mode now in effect."""
@@ -316,7 +376,7 @@ class Reloader:
 
             self.notifier = make_notifier()
             self._notified_dirs = frozenset()
-            self._notified_generation = -1
+            self._notified_generation = (-1, -1)
         return self.detection
 
     @property
@@ -337,9 +397,11 @@ class Reloader:
         notifier = self.notifier
         if notifier is None:
             return None
-        if self.watcher.generation != self._notified_generation:
-            self._notified_generation = self.watcher.generation
+        generation = (self.watcher.generation, self.data.generation)
+        if generation != self._notified_generation:
+            self._notified_generation = generation
             dirs = frozenset(os.path.dirname(t.path) for t in self.watcher.tracked.values())
+            dirs |= self.data.directories()
             if dirs != self._notified_dirs:
                 # New directories: the notifier restarts, and polls everything until it runs.
                 self._notified_dirs = dirs
@@ -386,6 +448,9 @@ class Reloader:
         tracked = change.tracked
         new = parsed.new
         diff = diff_sources(parsed.old_region or self._running_source(tracked), new)
+        if change.data_files:
+            lines = self.data.lines(tracked.name, change.data_files)
+            diff = dataclasses.replace(diff, must_run=diff.statements_at(lines))
         reason = whole_module_reason(
             diff, tracked.module, selective=self.selective, forced=change.forced
         )
@@ -415,10 +480,17 @@ class Reloader:
                 diff, functools.partial(self._namespaces_importing, tracked), self._import_tables
             )
         except Exception as exc:
+            self.data.take(tracked.name)
             if self.strict:
                 raise
             self._record_failure(report, internal_failure(tracked.name, tracked.path, exc))
             return
+        # What its statements read while they ran: the module's reads from now on, if it
+        # committed (the statements that did not run keep theirs, moved with them).
+        fresh = self.data.take(tracked.name)
+        if not isinstance(outcome, RolledBack):
+            whole = diff.whole_module is not None or diff.old is None
+            self.data.committed(tracked, fresh, None if whole else diff.new_lines)
         if isinstance(outcome, RolledBack):
             failure = module_failure(tracked.name, tracked.path, outcome.error)
             self._record_failure(report, failure)
@@ -432,6 +504,8 @@ class Reloader:
         new = diff.new
         self._last_parsed = (tracked.name, tracked.digest, new) if new.region is None else None
         result = module_report(outcome)
+        if reload.change.data_files:
+            result = dataclasses.replace(result, data_files=reload.change.data_files)
         self.reloads += 1
         self.history.append(result)
         report.reloaded.append(result)

@@ -2,7 +2,7 @@
 
 The rule (:class:`RerunRule`) follows the new source top to bottom. A statement runs again if
 
-- it is changed or new; or
+- it is changed or new, or read a data file that changed (``ModuleDiff.must_run``); or
 - it reads or rebinds a name that a statement which ran earlier in this reload bound to a new
   object, or a name that was deleted; or
 - it calls or inspects a name whose object was patched in place (passing it along as an
@@ -93,6 +93,7 @@ class RerunRule:
         return (
             self.diff.whole_module is not None
             or index in self.diff.changed
+            or index in self.diff.must_run
             or self.depends_on_changes(statement)
             or not (self.redefined | self.kept | self.rebuild).isdisjoint(statement.binds)
             or self.registers_again(index)
@@ -120,6 +121,7 @@ class RerunRule:
         if (
             self.diff.whole_module is not None
             or index in self.diff.changed
+            or index in self.diff.must_run
             or self.depends_on_changes(statement)
             or not (self.kept | self.rebuild).isdisjoint(statement.binds)
             or self.registers_again(index)

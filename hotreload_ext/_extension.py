@@ -60,6 +60,7 @@ class Extension:
             include=self.settings.watch,
             exclude=self.settings.exclude,
             selective=self.settings.selective,
+            data_files=self.settings.data_files,
             strict=self.settings.strict,
         )
         self.internal_errors: list[BaseException] = []
@@ -83,6 +84,7 @@ class Extension:
         self.settings.observe(self._detection_changed, names=["detection"])
         self.settings.observe(self._report_to_changed, names=["report_to"])
         self._report_to_changed(None)
+        self.settings.observe(self._data_files_changed, names=["data_files"])
         self.reloader.use_notifications(self.settings.detection == "notify")
         # Made when a reload first meets a Dask client (hotreload_ext/_dask.py).
         self.dask_follower: DaskFollower | None = None
@@ -298,6 +300,9 @@ class Extension:
 
     def _detection_changed(self, change: Bunch) -> None:
         self.reloader.use_notifications(self.settings.detection == "notify")
+
+    def _data_files_changed(self, change: Bunch) -> None:
+        self.reloader.use_data_files(self.settings.data_files)
 
     def _flags_changed(self, change: Bunch) -> None:
         self.reloader.selective = self.settings.selective

@@ -93,7 +93,9 @@ class InotifyNotifier:
 
     backend = "inotify"
 
-    def __init__(self) -> None:
+    def __init__(self, *, suffixes: tuple[str, ...] | None = SOURCE_SUFFIXES) -> None:
+        # The file endings reported (sources by default); None reports every file.
+        self.suffixes = suffixes
         self._fd = -1
         self._dirs: tuple[str, ...] = ()
         self._by_watch: dict[int, tuple[str, ...]] = {}
@@ -199,7 +201,7 @@ class InotifyNotifier:
                     trouble = trouble or "the kernel's event queue overflowed"
                 elif mask & _STRUCTURAL:
                     trouble = "a watched directory was moved or deleted"
-                elif name.endswith(SOURCE_SUFFIXES):
+                elif self.suffixes is None or name.endswith(self.suffixes):
                     changed.update(os.path.join(d, name) for d in self._by_watch.get(watch, ()))
 
     def _fail(self, reason: str) -> None:

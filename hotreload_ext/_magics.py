@@ -233,6 +233,12 @@ class HotReloadMagics(Magics):
                 "  IPython's %autoreload is on as well and resets state hotreload keeps: "
                 "`%autoreload 0` turns it off"
             )
+        if reloader.data.stamps:
+            lines.append(
+                f"  following {plural(len(reloader.data.stamps), 'data file')} read at import"
+            )
+        elif not settings.data_files:
+            lines.append("  data files read at import are not followed (HotReload.data_files)")
         if settings.watch:
             lines.append(f"  watch patterns: {', '.join(settings.watch)}")
         if settings.exclude:

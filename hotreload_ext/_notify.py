@@ -71,6 +71,8 @@ class Notifier(Protocol):
     def is_running(self) -> bool: ...
     @property
     def reason(self) -> str | None: ...
+    @property
+    def directories(self) -> tuple[str, ...]: ...
     def start(self, dirs: Iterable[str]) -> bool: ...
     def update(self, dirs: Iterable[str]) -> bool: ...
     def drain(self) -> set[str] | None: ...
@@ -83,10 +85,12 @@ def make_notifier() -> Notifier:
     Only inotify can promise that a save completed before the cell started is in the answer:
     its queue is filled by the kernel during the write itself. watchfiles hands its thread a
     batch after a quiet ``step``, so a save within about 40 ms of a cell may wait for the next.
+    The engine's notifier reports every file, not only sources: data files read at import live
+    in the watched directories too, and the engine looks up only the paths it follows.
     """
     if _inotify.is_available():
-        return _inotify.InotifyNotifier()
-    return ChangeNotifier()
+        return _inotify.InotifyNotifier(suffixes=None)
+    return ChangeNotifier(suffixes=None)
 
 
 def is_available() -> bool:
@@ -122,6 +126,7 @@ class ChangeNotifier:
             empty batch (and how soon after starting the notifier is ready).
         max_pending: How many distinct changed paths may wait for a drain before the notifier
             gives up on them and asks for a full poll instead.
+        suffixes: The file endings reported (sources by default); None reports every file.
     """
 
     backend = "watchfiles"
@@ -133,7 +138,9 @@ class ChangeNotifier:
         debounce_ms: int = _DEBOUNCE_MS,
         timeout_ms: int = _TIMEOUT_MS,
         max_pending: int = _MAX_PENDING,
+        suffixes: tuple[str, ...] | None = SOURCE_SUFFIXES,
     ) -> None:
+        self.suffixes = suffixes
         self.step_ms = step_ms
         self.debounce_ms = debounce_ms
         self.timeout_ms = timeout_ms
@@ -346,7 +353,7 @@ class ChangeNotifier:
                 structural = True
                 continue
             directory, name = os.path.split(path)
-            if name.endswith(SOURCE_SUFFIXES):
+            if self.suffixes is None or name.endswith(self.suffixes):
                 paths += [os.path.join(given, name) for given in aliases.get(directory, ())]
         with self._lock:
             if generation != self._generation:

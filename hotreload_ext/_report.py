@@ -56,6 +56,7 @@ class ModuleReport:
         seconds: Wall time of the reload.
         run_seconds: The part of it spent running the module's own statements.
         stale: What could not be made right, one line each, naming the object and what to do.
+        data_files: Data files read by the module's body whose change made it reload.
     """
 
     module: str
@@ -71,6 +72,7 @@ class ModuleReport:
     seconds: float = 0.0
     run_seconds: float = 0.0
     stale: tuple[str, ...] = ()
+    data_files: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         parts = []
@@ -83,7 +85,12 @@ class ModuleReport:
             if names:
                 parts.append(f"{label} {', '.join(names)}")
         detail = "; ".join(parts) if parts else "no definitions changed"
-        lines = [f"hotreload: reloaded {self.module}: {detail}"]
+        cause = ""
+        if self.data_files:
+            label = "data file" if len(self.data_files) == 1 else "data files"
+            shown = ", ".join(os.path.basename(path) for path in self.data_files)
+            cause = f" ({label} {shown} changed)"
+        lines = [f"hotreload: reloaded {self.module}{cause}: {detail}"]
         lines += [f"hotreload: stale: {line}" for line in self.stale]
         return "\n".join(lines)
 
@@ -136,6 +143,7 @@ class ModuleReport:
     def details(self) -> list[str]:
         """Extra lines for the verbose report."""
         lines = [f"  mode: {self.mode}; {self.seconds * 1000:.1f} ms"]
+        lines += [f"  data file changed: {path}" for path in self.data_files]
         if self.parsed is not None:
             lines.append(
                 f"  parsed only lines {self.parsed[0]}-{self.parsed[1]} (the edited region)"

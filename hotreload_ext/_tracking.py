@@ -359,13 +359,18 @@ class TrackedModule:
 
 @dataclass(frozen=True)
 class Change:
-    """A watched module whose file now holds different source than what is running."""
+    """A watched module whose file now holds different source than what is running.
+
+    Or the same source, with ``data_files``: data files its body read changed, and the
+    statements that read them must run again.
+    """
 
     tracked: TrackedModule
     data: bytes
     digest: bytes
     stamp: Stamp
     forced: bool = False
+    data_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ Besides constants, functions, closures, decorators and classes, modules hold:
 - statements run for their side effects, which a fresh process runs once each: ``addFilter``
   on the module's logger (:class:`LogFilter`, :class:`InstallFilter`), and calls that increment
   a module-level counter through ``global`` (:class:`Counter`, :class:`Tick`);
+- values read from data files at import (``json.loads(path.read_text())``, :class:`DataLoad`),
+  and constants computed from them; the data files' contents change in some good steps, alone
+  or with code edits, and a fresh import reads them anew;
 - library classes: dataclasses (frozen, slots, kw_only), enums (Enum, IntEnum, StrEnum, Flag),
   runtime-checkable protocols and classes that match them, named tuples, and, when installed,
   pydantic models and attrs classes (:class:`EnumItem`, :class:`Proto`, :class:`Duck`,
@@ -73,8 +76,10 @@ STATE_SUFFIX = "CACHE"
 CALL_ARG = 3
 INIT_ARG = 2
 
-# A sequence: for each step, every module's source by key (see module_order).
+# A sequence: for each step, every module's source by key (see module_order), and the text of
+# every data file the modules may read at import (keys ending in DATA_SUFFIX, see data_keys).
 Steps = list[dict[str, str]]
+DATA_SUFFIX = ".json"
 
 
 def is_state(name: str) -> bool:
@@ -82,15 +87,26 @@ def is_state(name: str) -> bool:
     return name.endswith(STATE_SUFFIX)
 
 
+def is_data_key(key: str) -> bool:
+    """Whether a step's key names a data file (``d0.json``), not a module."""
+    return key.endswith(DATA_SUFFIX)
+
+
 def module_order(step: dict[str, str]) -> list[str]:
-    """The keys of a step in import order: a package's ``__init__`` first, then ``m0``, ``m1``...
+    """The module keys of a step in import order: a package's ``__init__`` first, then ``m0``...
 
     A key is a module name without the prefix; ``pkg.__init__`` is the package ``pkg`` itself.
-    A generated module imports only modules that come before it.
+    A generated module imports only modules that come before it. Data files are not modules.
     """
     return sorted(
-        step, key=lambda key: (key.count("."), not key.endswith("__init__"), len(key), key)
+        (key for key in step if not is_data_key(key)),
+        key=lambda key: (key.count("."), not key.endswith("__init__"), len(key), key),
     )
+
+
+def data_keys(step: dict[str, str]) -> list[str]:
+    """The data files of a step (``d0.json``...), in order."""
+    return sorted(key for key in step if is_data_key(key))
 
 
 def import_name(key: str) -> str:
@@ -99,8 +115,8 @@ def import_name(key: str) -> str:
 
 
 def file_name(key: str) -> str:
-    """The file a key is written to, relative to the root: ``pkg/m0.py``."""
-    return key.replace(".", "/") + ".py"
+    """The file a key is written to, relative to the root: ``pkg/m0.py``, ``d0.json``."""
+    return key if is_data_key(key) else key.replace(".", "/") + ".py"
 
 
 # =================================================================================================
@@ -162,6 +178,18 @@ class Derived(Item):
 
     def def_deps(self) -> list[int]:
         return ([self.func] if self.func is not None else []) + self.args
+
+
+@dataclass
+class DataLoad(Item):
+    """``LOAD_1 = json.loads((... / "d0.json").read_text())["v"] * k``: a value read from a
+    data file at import, whose contents change in some steps."""
+
+    file: int = 0
+    k: int = 1
+
+    def imports(self) -> set[str]:
+        return {"json", "pathlib"}
 
 
 @dataclass
@@ -479,6 +507,8 @@ class World:
     # Modules not written yet: the last one may appear during the sequence, and is then
     # imported by the user (nothing else imports it: modules import only lower ones).
     absent: set[int] = field(default_factory=set)
+    # The value in each data file `d<i>.json` (the modules' DataLoad items read them).
+    data: list[int] = field(default_factory=list)
 
     # --- queries --------------------------------------------------------------------------
     def alive(self, uid: int) -> bool:
@@ -631,12 +661,19 @@ class World:
         sources = {self.key(i): self.render(i) for i in present}
         if self.package:
             sources["pkg.__init__"] = ""
+        for index, value in enumerate(self.data):
+            sources[f"d{index}{DATA_SUFFIX}"] = json.dumps({"v": value}) + "\n"
         return sources
 
     def render_item(self, item: Item) -> str:
         m = item.module
         if isinstance(item, Const):
             return f"{item.name} = {item.value}\n"
+        if isinstance(item, DataLoad):
+            # The data files sit at the root, beside the modules or above the package.
+            where = f"pathlib.Path(__file__).parents[{1 if self.package else 0}]"
+            path = f'{where} / "{PREFIX}d{item.file}{DATA_SUFFIX}"'
+            return f'{item.name} = json.loads(({path}).read_text())["v"] * {item.k}\n'
         if isinstance(item, State):
             return f"{item.name} = {_STATE_SPELLINGS[item.variant]}\n"
         if isinstance(item, Pure):
@@ -884,7 +921,7 @@ def add_item(world: World, module: int, rng: random.Random) -> None:
     elif kind == "pure":
         _insert(world, Pure(uid, world.new_name("p"), module, rng.randrange(1, 5)), rng)
     elif kind == "derived":
-        args = [i.uid for i in world.local(module, (Const, Derived))]
+        args = [i.uid for i in world.local(module, (Const, Derived, DataLoad))]
         chosen = rng.sample(args, k=min(len(args), rng.randint(0, 2)))
         func = _pick(rng, world.local(module, Pure))
         derived = Derived(uid, world.new_name("D"), module, func.uid if func else None, chosen)
@@ -1393,6 +1430,8 @@ def change_item(world: World, module: int, rng: random.Random) -> None:
         return
     if isinstance(item, Const):
         item.value = rng.randrange(20)
+    elif isinstance(item, DataLoad):
+        item.k = rng.randrange(1, 5)
     elif isinstance(item, State):
         item.variant = (item.variant + 1) % len(_STATE_SPELLINGS)
     elif isinstance(item, Pure):
@@ -1592,6 +1631,21 @@ def new_world(
     return world
 
 
+def edit_data(world: World, rng: random.Random) -> None:
+    """Maybe a new statement reading a data file at import, maybe a data file's new contents.
+
+    Decided by a random stream of their own, so the other edits of a seed stay as they were.
+    """
+    roll = rng.random()
+    if roll < 0.3:
+        module = rng.randrange(len(world.order))
+        load = DataLoad(_uid(world), world.new_name("LOAD"), module, rng.randrange(len(world.data)))
+        load.k = rng.randrange(1, 5)
+        _insert(world, load, rng)
+    elif roll < 0.7:
+        world.data[rng.randrange(len(world.data))] = rng.randrange(20)
+
+
 def edit_world(world: World, rng: random.Random) -> None:
     """One random edit to a random module."""
     rng.choice(EDITS)(world, rng.randrange(len(world.order)), rng)
@@ -1662,7 +1716,9 @@ def generate_sequence(
     :data:`GAPS` whose edits are not made.
     """
     rng = random.Random(seed)
+    data_rng = random.Random(f"data-{seed}")
     world = new_world(rng, libraries, avoid)
+    world.data = [1, 2]
     sequence = [world.render_all()]
     broken = False
     for _ in range(steps):
@@ -1677,6 +1733,8 @@ def generate_sequence(
         broken = False
         for _ in range(rng.randint(1, 3)):
             edit_world(world, rng)
+        # Never in a broken step: only the broken module changes there.
+        edit_data(world, data_rng)
         sequence.append(world.render_all())
     return sequence
 
@@ -2356,7 +2414,10 @@ def dump_regression(steps: Steps, *, title: str, observed: str) -> str:
     data = {
         "title": title,
         "observed": observed,
-        "steps": [{stem: step[stem].split("\n") for stem in module_order(step)} for step in steps],
+        "steps": [
+            {stem: step[stem].split("\n") for stem in [*module_order(step), *data_keys(step)]}
+            for step in steps
+        ],
     }
     return json.dumps(data, indent=1) + "\n"
 
@@ -2370,7 +2431,7 @@ def render_steps(steps: Steps) -> str:
     """The sources of a sequence, readable: each module's text where it changed."""
     out = []
     for index, step in enumerate(steps):
-        for stem in module_order(step):
+        for stem in [*module_order(step), *data_keys(step)]:
             if index == 0 or step[stem] != steps[index - 1].get(stem):
                 out.append(f"# ---- step {index}: {PREFIX}{file_name(stem)} ----\n{step[stem]}")
     return "\n".join(out)

@@ -558,3 +558,83 @@ def test_a_rebuilt_compiled_extension_is_reported_once_and_its_importer_still_re
     assert "restart the kernel" in captured.err
     run(shell, "1")
     assert "was rebuilt" not in capsys.readouterr().err, "said once per rebuild"
+
+
+CONFIG_READER = """
+import json
+from pathlib import Path
+
+CONFIG = json.loads((Path(__file__).parent / "{data}").read_text())
+LIMIT = CONFIG["limit"] * 2
+
+
+def limit():
+    return LIMIT
+"""
+
+
+def _write_data(path: Path, text: str) -> None:
+    previous = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(text, encoding="utf-8")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, max(stat.st_mtime_ns, previous) + 1_000_000_000))
+
+
+def test_a_data_file_read_at_import_is_followed_in_cells_and_can_be_turned_off(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = files.name("reads_config")
+    data = files.root / "app-config.json"
+    _write_data(data, '{"limit": 1}')
+    files.write(name, CONFIG_READER.format(data=data.name))
+    run(shell, f"import {name} as m\nfrom {name} import LIMIT")
+    capsys.readouterr()
+    _write_data(data, '{"limit": 5}')
+    assert run(shell, "m.LIMIT, LIMIT, m.limit()") == (10, 10, 10)
+    out = capsys.readouterr().out
+    assert f"hotreload: reloaded {name} (data file app-config.json changed): updated CONFIG" in out
+    run(shell, "%hotreload status")
+    assert "following 1 data file read at import" in capsys.readouterr().out
+    run(shell, "1")
+    assert "hotreload" not in capsys.readouterr().out, "nothing changed: silent"
+
+    run(shell, "%config HotReload.data_files = False")
+    _write_data(data, '{"limit": 7}')
+    assert run(shell, "m.LIMIT") == 10
+    run(shell, "%hotreload status")
+    assert "data files read at import are not followed" in capsys.readouterr().out
+    shell.user_ns.pop("LIMIT", None)
+
+
+@pytest.mark.skipif(not notify_is_available(), reason="watchfiles is not installed")
+def test_a_data_file_in_another_directory_is_followed_in_notify_mode(
+    shell: InteractiveShell, files: ModuleFiles, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "data"
+    elsewhere.mkdir()
+    data = elsewhere / "notified.json"
+    _write_data(data, '{"limit": 1}')
+    name = files.name("notified_data")
+    files.write(
+        name,
+        f"import json, pathlib\nCONFIG = json.loads(pathlib.Path({str(data)!r}).read_text())\n",
+    )
+    run(shell, f"import {name} as m")
+    run(shell, "%config HotReload.detection = 'notify'")
+    try:
+        reloader = ext(shell).reloader
+        for _ in range(500):
+            run(shell, "pass")
+            if reloader.notifier is not None and reloader.notifier.is_running:
+                break
+            threading.Event().wait(0.01)
+        assert reloader.notifier is not None
+        assert str(elsewhere) in reloader.notifier.directories
+        _write_data(data, '{"limit": 2}')
+        for _ in range(500):
+            if run(shell, "m.CONFIG") == {"limit": 2}:
+                break
+            threading.Event().wait(0.01)
+        assert run(shell, "m.CONFIG") == {"limit": 2}
+    finally:
+        run(shell, "%config HotReload.detection = 'poll'")

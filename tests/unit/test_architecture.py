@@ -25,6 +25,7 @@ STAGES: dict[str, int] = {
     "_speedups": 0,  # C (optional); imported by polling
     "_tracking": 1,
     "_freshness": 1,
+    "_datafiles": 1,
     "_discovery": 1,
     "_polling": 1,
     "_watcher": 1,

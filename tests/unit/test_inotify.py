@@ -175,3 +175,13 @@ def test_a_forked_child_polls_and_leaves_the_parent_its_events(
 
     assert os.waitstatus_to_exitcode(status) == 0
     assert notifier.drain() == {str(module)}
+
+
+def test_every_file_is_reported_when_asked(tmp_path: Path) -> None:
+    notifier = InotifyNotifier(suffixes=None)
+    try:
+        started(notifier, tmp_path)
+        write(tmp_path / "config.json", "{}")
+        assert notifier.drain() == {str(tmp_path / "config.json")}
+    finally:
+        notifier.stop()

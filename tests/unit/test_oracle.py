@@ -47,7 +47,7 @@ import pytest
 
 from hotreload_ext import CycleReport, Reloader
 from hotreload_ext._rebind import Namespace
-from tests.conftest import ModuleFiles, _OnlyPrefix, restore_modules
+from tests.conftest import ModuleFiles, _OnlyPrefix, bump, restore_modules
 from tests.oracle_support import (
     CALL_ARG,
     GAPS,
@@ -57,9 +57,11 @@ from tests.oracle_support import (
     Observation,
     Steps,
     construct,
+    data_keys,
     describe,
     describe_instance,
     dump_regression,
+    file_name,
     first_difference,
     forget_process_tables,
     generate_sequence,
@@ -223,7 +225,9 @@ class _Replay:
         self.files = files
         self.fresh = fresh
         self.stems = module_order(steps[0])
-        self.names = {stem: files.name(stem) for stem in self.stems}
+        # Data files the modules read at import: written, never imported.
+        self.data = data_keys(steps[0])
+        self.names = {stem: files.name(stem) for stem in [*self.stems, *self.data]}
         self.reloader = make_reloader(files.prefix)
         self.modules: list[types.ModuleType] = []
         self.held = HeldReferences()
@@ -245,7 +249,7 @@ class _Replay:
 
     def submit(self, step: dict[str, str]) -> None:
         """Ask the fresh process to import the step (it works while the live side reloads)."""
-        sources = {self.names[s]: self.real(step[s]) for s in self.stems}
+        sources = {self.names[s]: self.real(step[s]) for s in [*self.stems, *self.data]}
         self.fresh.submit(sources, [self.names[s] for s in self.stems])
 
     def run(self) -> Failure | None:
@@ -260,6 +264,8 @@ class _Replay:
         first = self.steps[0]
         for stem in self.stems:
             self.files.write(self.names[stem], self.real(first[stem]), dedent=False)
+        for key in self.data:
+            self.write_data(key, first[key])
         self.submit(first)
         fresh = self.fresh.result()
         if fresh.observation is None:
@@ -280,15 +286,18 @@ class _Replay:
 
     def step(self, index: int) -> Failure | None:
         step = self.steps[index]
-        if not set(self.stems) <= set(step):
+        if not {*self.stems, *self.data} <= set(step):
             return Failure(index, "invalid", "a module disappeared")
         appeared = [s for s in module_order(step) if s not in self.stems]
         self.names.update({stem: self.files.name(stem) for stem in appeared})
         self.stems = module_order(step)
         previous = self.steps[index - 1]
-        changed = [s for s in self.stems if s in appeared or step[s] != previous[s]]
+        changed = [s for s in [*self.stems, *self.data] if s in appeared or step[s] != previous[s]]
         for stem in changed:
-            self.files.write(self.names[stem], self.real(step[stem]), dedent=False)
+            if stem in self.data:
+                self.write_data(stem, step[stem])
+            else:
+                self.files.write(self.names[stem], self.real(step[stem]), dedent=False)
         self.submit(step)
         try:
             report = self.reloader.check()
@@ -321,6 +330,13 @@ class _Replay:
             importlib.import_module(import_name(self.names[stem]))
         self.modules = [sys.modules[import_name(self.names[s])] for s in self.stems]
         self.reloader.discover()  # as the extension's post_run_cell does
+
+    def write_data(self, key: str, text: str) -> None:
+        """Write a data file, its mtime moved a second past the previous one (never a sleep)."""
+        path = self.files.root / file_name(self.names[key])
+        previous = path.stat().st_mtime_ns if path.exists() else 0
+        path.write_text(text, encoding="utf-8")
+        bump(path, after=previous)
 
     def import_into_user_namespace(self) -> None:
         """``from m import NAME`` for every public name of every module, as a user's cell would."""
@@ -782,6 +798,39 @@ def test_oracle_accepts_a_reload_and_catches_a_session_that_does_not_reload(
     assert (failure.step, failure.category) == (1, "mismatch")
     assert "x + 1" not in failure.message
     assert failure.message.endswith('/call(3)/returns: live "4" != fresh "5"')
+
+
+def ignores_data_files(prefix: str) -> Reloader:
+    """An engine that does not follow data files read at import."""
+    return Reloader(strict=True, data_files=False, modules=_OnlyPrefix(prefix))
+
+
+def _changes_only_data_a_module_reads(steps: Steps) -> bool:
+    """Whether some step changes a data file, and no module, while a module reads that file."""
+    for before, after in itertools.pairwise(steps):
+        changed = [key for key in after if after[key] != before.get(key)]
+        if changed and all(key in data_keys(after) for key in changed):
+            sources = [after[key] for key in module_order(after)]
+            if any(f"{PREFIX}{key}" in text for key in changed for text in sources):
+                return True
+    return False
+
+
+def test_generated_data_files_catch_a_session_that_does_not_follow_them(
+    tmp_path: Path, fresh: FreshProcess
+) -> None:
+    """The generator's data file edits matter: ignoring them is a mismatch with a fresh import."""
+    steps = next(
+        steps
+        for seed in itertools.count()
+        if _changes_only_data_a_module_reads(
+            steps := generate_sequence(seed, STEPS, libraries=LIBRARIES, avoid=AVOID)
+        )
+    )
+    assert replay(steps, tmp_path, fresh) is None
+    failure = replay(steps, tmp_path, fresh, ignores_data_files)
+    assert failure is not None
+    assert failure.category in ("mismatch", "user namespace"), failure
 
 
 def test_oracle_expects_the_previous_behaviour_after_a_broken_step(
