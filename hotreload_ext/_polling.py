@@ -374,7 +374,12 @@ class Poller(Watchlist):
             # Touched, or reverted to what is running: nothing to reload. Remember the stamp
             # (and that its content was verified now) so the next cell is cheap again.
             tracked.restamp(stamp)
-            if tracked.failed_digest is not None:
+            failed = tracked.failed_digest
+            if failed == digest:
+                # The running code itself failed to re-run (a data file it reads changed):
+                # that failure is the data's, and stays until the data or the code changes.
+                return None
+            if failed is not None:
                 # The failed version was replaced by the running one: say the failure is over.
                 message = "healthy again: its file is back to the code that is running"
                 problems.append(Problem(tracked, message, good=True))
