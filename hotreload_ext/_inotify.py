@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import select
 import struct
 import sys
 import weakref
@@ -97,6 +98,7 @@ class InotifyNotifier:
         # The file endings reported (sources by default); None reports every file.
         self.suffixes = suffixes
         self._fd = -1
+        self._poller = select.poll()
         self._dirs: tuple[str, ...] = ()
         self._by_watch: dict[int, tuple[str, ...]] = {}
         self._synced = False
@@ -137,6 +139,10 @@ class InotifyNotifier:
         """The source files changed since the last drain, or None: "unknown, poll everything"."""
         if self._fd < 0:
             return None
+        if self._synced and not self._poller.poll(0):
+            # Nothing queued: one poll() is cheaper than a read() that raises (idle cells).
+            self._reason = None
+            return set()
         try:
             changed, trouble = self._read()
         except Exception as exc:
@@ -170,6 +176,8 @@ class InotifyNotifier:
             self._fail(f"cannot start watching: {os.strerror(ctypes.get_errno())}")
             return False
         self._fd = fd
+        self._poller = select.poll()
+        self._poller.register(fd, select.POLLIN)
         aliases: dict[str, list[str]] = {}
         for directory in dirs:
             aliases.setdefault(os.path.realpath(directory), []).append(directory)
