@@ -19,12 +19,13 @@ import ast
 import functools
 import re
 import sys
+import types
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ._journal import MISSING, Journal
-from ._source import ImportedNames, from_imports
+from ._source import ImportedNames, from_imports, parse_source
 
 __all__ = [
     "ImportTables",
@@ -244,7 +245,14 @@ def drop_star_exports(
         source, names = pending.pop()
         for namespace in _star_importers(source, namespaces, tables, also=names):
             mapping = namespace.mapping
-            held = {n: v for n, v in names.items() if mapping.get(n, MISSING) is v}
+            own = _bound_by_itself(namespace)
+            held = {
+                n: v
+                for n, v in names.items()
+                if mapping.get(n, MISSING) is v
+                # Where its statements are unknown, a module object is taken for its own import.
+                and (n not in own if own is not None else not isinstance(v, types.ModuleType))
+            }
             for name, value in held.items():
                 journal.add(functools.partial(mapping.__setitem__, name, value))
                 del mapping[name]
@@ -252,6 +260,21 @@ def drop_star_exports(
             if namespace.module_name and held:
                 pending.append((namespace.module_name, held))
     return shown
+
+
+def _bound_by_itself(namespace: Namespace) -> frozenset[str] | None:
+    """Names the namespace binds by its own statements (a star import's names not included).
+
+    A module's come from its source (``import pydantic`` beside ``from m import *``); None for
+    a namespace whose statements are unknown (a notebook's).
+    """
+    text = namespace.source() if namespace.source is not None else None
+    if text is None:
+        return None
+    try:
+        return parse_source(text, namespace.label).bound_names()
+    except SyntaxError:
+        return None
 
 
 def _star_importers(

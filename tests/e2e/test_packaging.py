@@ -112,11 +112,13 @@ def test_tests_collect_and_run_from_the_unpacked_sdist(sdist: Path) -> None:
     )
 
 
-def test_a_pure_python_wheel_can_be_built(tmp_path: Path) -> None:
-    # HOTRELOAD_NO_SPEEDUPS=1 skips the optional C stat loop: the wheel is py3-none-any.
+def test_a_pure_python_wheel_can_be_built(sdist: Path, tmp_path: Path) -> None:
+    # HOTRELOAD_NO_SPEEDUPS=1 skips the optional C stat loop: the wheel is py3-none-any. Built
+    # from the unpacked sdist, as a release would be: a build in the checkout would leave its
+    # build/ and staging directories there.
     env = dict(os.environ, HOTRELOAD_NO_SPEEDUPS="1")
     result = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", os.fspath(tmp_path), ROOT],
+        [sys.executable, "-m", "build", "--wheel", "--outdir", os.fspath(tmp_path), sdist],
         capture_output=True,
         text=True,
         timeout=600,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from hotreload_ext import Reloader
 from tests.conftest import ModuleFiles, check
 
@@ -99,3 +101,17 @@ def test_a_removed_star_import_takes_its_names_away(files: ModuleFiles, reloader
 
     assert not hasattr(u, "f")
     assert u.X == 2, "a name the module binds itself stays"
+
+
+def test_a_name_the_importer_binds_itself_stays_when_the_exporter_drops_it(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    core, user = files.name("owncore"), files.name("ownuser")
+    files.load(core, "import json\n\ndef f():\n    return 'f'\n")
+    u = files.load(user, f"import json\nfrom {core} import *\n")
+    reloader.discover()
+
+    files.write(core, "def f():\n    return 'f'\n")  # no longer imports (so exports) json
+    check(reloader)
+
+    assert u.json is sys.modules["json"]
