@@ -475,6 +475,7 @@ class _Steps:
         for deleted in diff.deleted_names:
             self.namespace.pop(deleted, None)
         self._drop_star_imported()
+        self._refill_from_star_imports(diff.deleted_names)
         new, old = diff.new, diff.old
         if new.region is not None and old is not None and old.region is not None:
             # Only part of the file was parsed: what follows it may have moved.
@@ -489,6 +490,36 @@ class _Steps:
         migrate_instances(self.patcher.replacements)
         self.patcher.commit()
 
+    def _star_sources(self, nodes: list[ast.ImportFrom]) -> list[dict[str, Any]]:
+        """The namespaces of the modules these ``from X import *`` statements import from."""
+        name = self.module.__name__
+        package = name if "__path__" in self.namespace else name.rpartition(".")[0]
+        found = []
+        for node in nodes:
+            source = resolve_import(node.module, node.level, package)
+            exporter = getattr(sys.modules.get(source or ""), "__dict__", None)
+            if isinstance(exporter, dict):
+                found.append(exporter)
+        return found
+
+    def _refill_from_star_imports(self, deleted: frozenset[str]) -> None:
+        """A deleted name a star import of the new source exports is bound to that export.
+
+        In a fresh run the star import binds it, and no later statement rebinds it any more
+        (a definition moved from this module to the one it star-imports).
+        """
+        if not deleted:
+            return
+        stars = [
+            s.node
+            for s in self.diff.new.statements
+            if isinstance(s.node, ast.ImportFrom) and any(a.name == "*" for a in s.node.names)
+        ]
+        for exporter in self._star_sources(stars):
+            for name, value in exported_names(exporter).items():
+                if name in deleted and name not in self.namespace:
+                    self.namespace[name] = value
+
     def _drop_star_imported(self) -> None:
         """Delete what a removed ``from X import *`` bound, as a fresh import would not have it.
 
@@ -499,14 +530,8 @@ class _Steps:
         stars = [node for node in removed if any(a.name == "*" for a in node.names)]
         if not stars:
             return
-        name = self.module.__name__
-        package = name if "__path__" in self.namespace else name.rpartition(".")[0]
         kept = self.diff.new.bound_names()
-        for node in stars:
-            source = resolve_import(node.module, node.level, package)
-            exporter = getattr(sys.modules.get(source or ""), "__dict__", None)
-            if not isinstance(exporter, dict):
-                continue
+        for exporter in self._star_sources(stars):
             for exported, value in exported_names(exporter).items():
                 if exported not in kept and self.namespace.get(exported, MISSING) is value:
                     del self.namespace[exported]

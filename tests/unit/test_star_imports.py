@@ -115,3 +115,18 @@ def test_a_name_the_importer_binds_itself_stays_when_the_exporter_drops_it(
     check(reloader)
 
     assert u.json is sys.modules["json"]
+
+
+def test_a_definition_moved_into_the_star_imported_module_stays_available(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    core, user = files.name("movecore"), files.name("moveuser")
+    files.load(core, "X = 1\n")
+    u = files.load(user, f"from {core} import *\n\ndef f():\n    return 'user'\n")
+    reloader.discover()
+
+    files.write(core, "X = 1\n\ndef f():\n    return 'core'\n")
+    files.write(user, f"from {core} import *\n")
+    check(reloader)
+
+    assert u.f() == "core"
