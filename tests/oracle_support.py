@@ -484,6 +484,8 @@ GAPS = {
     "handler-added-with-edit": "one save adding a `def _` handler and editing another",
     "same-type-handlers": "two singledispatch handlers registered for the same type",
     "overload-stubs": "typing.overload stubs (then only implementations are generated)",
+    "star-import-edited": "a star import added or removed where a statement has process-wide "
+    "effects (an addFilter, overload stubs)",
 }
 
 
@@ -1581,6 +1583,11 @@ def reveal_module(world: World, module: int, rng: random.Random) -> None:
 def change_exports(world: World, module: int, rng: random.Random) -> None:
     """Add or remove a star import of a lower module, or ``__all__``."""
     if module > 0 and rng.random() < 0.5:
+        effects = [world.items[u] for u in world.order[module]]
+        if not world.allows("star-import-edited") and any(
+            isinstance(i, InstallFilter) or (isinstance(i, Overloaded) and i.stubs) for i in effects
+        ):
+            return
         if module not in world.stars:
             world.stars[module] = rng.randrange(module)
         else:
