@@ -196,6 +196,7 @@ def add_star_exports(
     namespaces: Iterable[Namespace],
     tables: ImportTables,
     journal: Journal,
+    exported_before: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Put a module's newly exported names where ``from module import *`` put the others.
 
@@ -212,7 +213,9 @@ def add_star_exports(
         source, names = pending.pop()
         if not names:
             continue
-        for namespace in _star_importers(source, namespaces, tables):
+        # An importer may hold only names the module exported before (its __all__ changed).
+        before = exported_before if source == module_name else None
+        for namespace in _star_importers(source, namespaces, tables, also=before):
             fresh = {n: v for n, v in names.items() if n not in namespace.mapping}
             for name, value in fresh.items():
                 journal.add(functools.partial(namespace.mapping.pop, name, None))

@@ -192,7 +192,8 @@ class ModuleReload:
         )
         added = steps.newly_exported()
         if added:
-            rebound += add_star_exports(self.name, added, namespaces(), tables, journal)
+            before = exported_names(steps.initial)
+            rebound += add_star_exports(self.name, added, namespaces(), tables, journal, before)
         dropped = steps.no_longer_exported()
         if dropped:
             rebound += drop_star_exports(self.name, dropped, namespaces(), tables, journal)

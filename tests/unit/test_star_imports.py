@@ -130,3 +130,18 @@ def test_a_definition_moved_into_the_star_imported_module_stays_available(
     check(reloader)
 
     assert u.f() == "core"
+
+
+def test_a_new_all_naming_only_new_names_reaches_the_importer(
+    files: ModuleFiles, reloader: Reloader
+) -> None:
+    core, user = files.name("swapcore"), files.name("swapuser")
+    files.load(core, "def old():\n    return 1\n")
+    u = files.load(user, f"from {core} import *\n")
+    reloader.discover()
+
+    files.write(core, "__all__ = ['new']\n\ndef old():\n    return 1\n\nnew = 2\n")
+    check(reloader)
+
+    assert u.new == 2
+    assert not hasattr(u, "old")
