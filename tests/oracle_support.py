@@ -651,7 +651,8 @@ class World:
             for m, names in sorted(from_imports.items())
         ]
         if module in self.alls:
-            exported = [self.items[u].name for u in self.order[module][::2]]
+            # Every other item that binds a name (a tick call binds none).
+            exported = [n for u in self.order[module][::2] if (n := self.items[u].name)]
             head.append(f"__all__ = {exported!r}\n")
         chunks = [self.render_item(self.items[uid]) for uid in self.order[module]]
         if extra is not None:
