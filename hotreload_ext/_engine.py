@@ -230,8 +230,10 @@ class Reloader:
 
     def _reload_changes(self, report: CycleReport, changes: list[Change]) -> None:
         """Stages 2 to 9 for the changes detection (or a caller) found, each all or nothing."""
+        from ._rebind import DROPPED_THIS_CHECK
         from ._transaction import ModuleReload
 
+        DROPPED_THIS_CHECK.clear()
         clock = time.perf_counter()
         reloads = [ModuleReload(change, self.watcher.waiting) for change in changes]
         parsed = self._parse(report, reloads)
@@ -247,6 +249,7 @@ class Reloader:
             self._reload(report, parsed[name])
         # A reload may import modules that did not exist before (a new sibling module).
         self.discover()
+        DROPPED_THIS_CHECK.clear()
 
     def apply_sources(self, sources: Mapping[str, bytes]) -> CycleReport:
         """Make the watched modules named in ``sources`` run the given source bytes.

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._journal import MISSING, Journal
-from ._source import ImportedNames, from_imports, parse_source
+from ._source import ImportedNames, Statement, from_imports, parse_source, resolve_import
 
 __all__ = [
+    "DROPPED_THIS_CHECK",
     "ImportTables",
     "ImportedNames",
     "Namespace",
@@ -63,6 +64,10 @@ class Namespace:
     module_name: str = ""
     is_package: bool = False
 
+
+# module name -> {name: object} that drop_star_exports took out of that module during the
+# current check; the engine empties it when the check ends (see _Steps.identity_changes).
+DROPPED_THIS_CHECK: dict[str, dict[str, Any]] = {}
 
 # module name -> (version of its source, its import table): a namespace's imports, parsed once
 # per version of its source and reused by every later reload that rebinds into it.
@@ -260,6 +265,8 @@ def drop_star_exports(
                 journal.add(functools.partial(mapping.__setitem__, name, value))
                 del mapping[name]
                 shown.append(f"{name} (removed) in {namespace.label}")
+                if namespace.module_name:
+                    DROPPED_THIS_CHECK.setdefault(namespace.module_name, {})[name] = value
             if namespace.module_name and held:
                 pending.append((namespace.module_name, held))
     return shown
@@ -349,3 +356,58 @@ def _imports_of(
     if version is not None:
         tables[key] = (version, imports)
     return imports
+
+
+def _star_import_sources(
+    statements: Iterable[Statement], module_name: str, is_package: bool
+) -> list[dict[str, Any]]:
+    """The namespaces of the modules the ``from X import *`` among ``statements`` import from."""
+    package = module_name if is_package else module_name.rpartition(".")[0]
+    found = []
+    for statement in statements:
+        node = statement.node
+        if not isinstance(node, ast.ImportFrom) or all(a.name != "*" for a in node.names):
+            continue
+        source = resolve_import(node.module, node.level, package)
+        exporter = getattr(sys.modules.get(source or ""), "__dict__", None)
+        if isinstance(exporter, dict):
+            found.append(exporter)
+    return found
+
+
+def drop_star_imported(
+    namespace: dict[str, Any],
+    module_name: str,
+    is_package: bool,
+    removed: Iterable[Statement],
+    kept: frozenset[str],
+) -> None:
+    """Delete what a removed ``from X import *`` bound, as a fresh import would not have it.
+
+    Its names are unknown to the parser: they are ``X``'s exports, where the module still
+    holds ``X``'s object under that name and no statement of the new source (``kept``) binds it.
+    """
+    for exporter in _star_import_sources(removed, module_name, is_package):
+        for exported, value in exported_names(exporter).items():
+            if exported not in kept and namespace.get(exported, MISSING) is value:
+                del namespace[exported]
+
+
+def refill_from_star_imports(
+    namespace: dict[str, Any],
+    module_name: str,
+    is_package: bool,
+    statements: Iterable[Statement],
+    deleted: frozenset[str],
+) -> None:
+    """A deleted name that a star import among ``statements`` exports is bound to that export.
+
+    In a fresh run the star import binds it, and no later statement rebinds it any more (a
+    definition moved from this module to the one it star-imports).
+    """
+    if not deleted:
+        return
+    for exporter in _star_import_sources(statements, module_name, is_package):
+        for name, value in exported_names(exporter).items():
+            if name in deleted and name not in namespace:
+                namespace[name] = value

@@ -38,12 +38,15 @@ from ._journal import MISSING, Journal
 from ._lines import shift_after, shift_lines
 from ._patch import Patcher, Replacement, migrate_instances
 from ._rebind import (
+    DROPPED_THIS_CHECK,
     ImportTables,
     Namespace,
     add_star_exports,
     drop_star_exports,
+    drop_star_imported,
     exported_names,
     rebind_imports,
+    refill_from_star_imports,
 )
 from ._redefine import (
     MustRun,
@@ -54,7 +57,7 @@ from ._redefine import (
     update_function,
 )
 from ._redefine_class import update_class
-from ._source import ParsedSource, Statement, resolve_import
+from ._source import ParsedSource, Statement
 from ._tracking import Change, files_in_failure
 
 __all__ = ["Committed", "ModuleReload", "RolledBack"]
@@ -475,8 +478,11 @@ class _Steps:
         diff, name, module = self.diff, self.module.__name__, self.module
         for deleted in diff.deleted_names:
             self.namespace.pop(deleted, None)
-        self._drop_star_imported()
-        self._refill_from_star_imports(diff.deleted_names)
+        is_package = "__path__" in self.namespace
+        drop_star_imported(self.namespace, name, is_package, diff.removed, diff.new.bound_names())
+        refill_from_star_imports(
+            self.namespace, name, is_package, diff.new.statements, diff.deleted_names
+        )
         new, old = diff.new, diff.old
         if new.region is not None and old is not None and old.region is not None:
             # Only part of the file was parsed: what follows it may have moved.
@@ -490,52 +496,6 @@ class _Steps:
             sys.modules[name] = module
         migrate_instances(self.patcher.replacements)
         self.patcher.commit()
-
-    def _star_sources(self, nodes: list[ast.ImportFrom]) -> list[dict[str, Any]]:
-        """The namespaces of the modules these ``from X import *`` statements import from."""
-        name = self.module.__name__
-        package = name if "__path__" in self.namespace else name.rpartition(".")[0]
-        found = []
-        for node in nodes:
-            source = resolve_import(node.module, node.level, package)
-            exporter = getattr(sys.modules.get(source or ""), "__dict__", None)
-            if isinstance(exporter, dict):
-                found.append(exporter)
-        return found
-
-    def _refill_from_star_imports(self, deleted: frozenset[str]) -> None:
-        """A deleted name a star import of the new source exports is bound to that export.
-
-        In a fresh run the star import binds it, and no later statement rebinds it any more
-        (a definition moved from this module to the one it star-imports).
-        """
-        if not deleted:
-            return
-        stars = [
-            s.node
-            for s in self.diff.new.statements
-            if isinstance(s.node, ast.ImportFrom) and any(a.name == "*" for a in s.node.names)
-        ]
-        for exporter in self._star_sources(stars):
-            for name, value in exported_names(exporter).items():
-                if name in deleted and name not in self.namespace:
-                    self.namespace[name] = value
-
-    def _drop_star_imported(self) -> None:
-        """Delete what a removed ``from X import *`` bound, as a fresh import would not have it.
-
-        Its names are unknown to the parser: they are ``X``'s exports, where the module still
-        holds ``X``'s object under that name and no statement of the new source binds it.
-        """
-        removed = [s.node for s in self.diff.removed if isinstance(s.node, ast.ImportFrom)]
-        stars = [node for node in removed if any(a.name == "*" for a in node.names)]
-        if not stars:
-            return
-        kept = self.diff.new.bound_names()
-        for exporter in self._star_sources(stars):
-            for exported, value in exported_names(exporter).items():
-                if exported not in kept and self.namespace.get(exported, MISSING) is value:
-                    del self.namespace[exported]
 
     def newly_exported(self) -> dict[str, Any]:
         """The names ``from module import *`` binds now and did not before this reload."""
@@ -573,10 +533,13 @@ class _Steps:
         """
         namespace, initial = self.namespace, self.initial
         names = self.rule.redefined | self.rule.kept | self.rule.state_written()
+        # A name a star import gave this module and an earlier reload of this check took away
+        # (the definition moved here): what was imported from here still holds that object.
+        dropped = DROPPED_THIS_CHECK.get(self.module.__name__, {})
         return {
             n: (before, after)
             for n in names
-            if (before := initial.get(n, MISSING)) is not MISSING
+            if (before := initial.get(n, dropped.get(n, MISSING))) is not MISSING
             and (after := namespace.get(n, MISSING)) is not MISSING
             and after is not before
         }
