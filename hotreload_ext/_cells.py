@@ -123,18 +123,23 @@ class CellReplaced:
     @classmethod
     def of(cls, name: str, replaced: Replacement) -> CellReplaced:
         """The line for a class the patcher replaced (subclasses it rebased are not objects)."""
-        kept = sum(1 for note in replaced.not_moved if not note.startswith("subclass "))
+        # Instances that could not move are counted; tuples of the wrong length are noted.
+        kept = replaced.kept + sum(
+            1 for note in replaced.not_moved if not note.startswith("subclass ")
+        )
         return cls(name, replaced.reason, kept, replaced.moved)
 
     def __str__(self) -> str:
-        line = f"hotreload: cell class {self.name} could not be updated in place ({self.reason})"
         if not self.kept:
             # Nothing is left behind: the new class holds every old object.
-            return f"{line}; {self.moved} old object{'' if self.moved == 1 else 's'} moved to it"
+            moved = f"{self.moved} old object{'' if self.moved == 1 else 's'} moved to it"
+            return f"hotreload: cell class {self.name} replaced ({self.reason}); {moved}"
+        line = f"hotreload: cell class {self.name} could not be updated in place ({self.reason})"
         objects = f"{self.kept} old object" + ("" if self.kept == 1 else "s")
+        them = "it" if self.kept == 1 else "them"
         verb = "keeps" if self.kept == 1 else "keep"
         moved = f", {self.moved} moved to the new one" if self.moved else ""
-        return f"{line}; {objects} {verb} the old class{moved}"
+        return f"{line}; {objects} {verb} the old class{moved}: recreate {them}"
 
 
 CellReport = CellUpdate | CellReplaced

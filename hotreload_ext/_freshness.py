@@ -28,7 +28,7 @@ import os
 import time
 import types
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ._static import own_attributes
 
@@ -148,7 +148,10 @@ def _definition_matches(
     if code is None:
         return None
     if isinstance(node, ast.ClassDef):
-        return _class_matches(code, running) if isinstance(running, type) else None
+        # type(), not isinstance(): isinstance() asks a user object for its __class__.
+        if not issubclass(type(running), type):
+            return None
+        return _class_matches(code, cast("type", running))
     return _code_matches(code, _function_code(running))
 
 
@@ -202,35 +205,46 @@ def _mangled(name: str, class_name: str) -> str:
 def _function_code(value: object) -> types.CodeType | None:
     """The code of a function, through staticmethod/classmethod/property and ``__wrapped__``."""
     for _ in range(10):
-        if isinstance(value, staticmethod | classmethod):
-            value = value.__func__
-        elif isinstance(value, property):
-            value = value.fget
+        # type(), not isinstance(): no user __getattribute__ may run (see _static).
+        kind = type(value)
+        if issubclass(kind, staticmethod | classmethod):
+            value = object.__getattribute__(value, "__func__")
+        elif issubclass(kind, property):
+            value = object.__getattribute__(value, "fget")
+        kind = type(value)
+        if kind is types.FunctionType:
+            code: types.CodeType = object.__getattribute__(value, "__code__")
+            return code
         wrapped = own_attributes(value).get("__wrapped__")
-        if wrapped is not None:
-            value = wrapped
-            continue
-        return value.__code__ if isinstance(value, types.FunctionType) else None
+        if wrapped is None:
+            return None
+        value = wrapped
     return None
 
 
 def _same_code(left: types.CodeType, right: types.CodeType | None) -> bool:
-    """Equal bytecode, constants (nested code compared alike), names and signature shape."""
+    """Equal code, line numbers aside: ``left`` moved to ``right``'s lines, then compared.
+
+    Code equality compares instructions, constants (nested code alike), names and flags
+    without reading ``co_code``, which on Python 3.11+ would make and keep a copy of the
+    bytecode in every running function compared.
+    """
     if right is None:
         return False
-    shape = ("co_code", "co_names", "co_varnames", "co_freevars", "co_cellvars", "co_flags")
-    counts = ("co_argcount", "co_posonlyargcount", "co_kwonlyargcount")
-    if any(getattr(left, a) != getattr(right, a) for a in shape + counts):
-        return False
-    if len(left.co_consts) != len(right.co_consts):
-        return False
-    return all(_same_constant(a, b) for a, b in zip(left.co_consts, right.co_consts, strict=True))
+    return bool(_aligned(left, right) == right)
 
 
-def _same_constant(left: Any, right: Any) -> bool:
-    if isinstance(left, types.CodeType):
-        return isinstance(right, types.CodeType) and _same_code(left, right)
-    return type(left) is type(right) and bool(left == right)
+def _aligned(code: types.CodeType, running: types.CodeType) -> types.CodeType:
+    """``code`` with the first line of ``running`` (and so of its nested code)."""
+    consts = code.co_consts
+    if len(consts) == len(running.co_consts):
+        consts = tuple(
+            _aligned(mine, theirs)
+            if type(mine) is types.CodeType and type(theirs) is types.CodeType
+            else mine
+            for mine, theirs in zip(consts, running.co_consts, strict=True)
+        )
+    return code.replace(co_firstlineno=running.co_firstlineno, co_consts=consts)
 
 
 def _compare_statement(node: ast.stmt, namespace: dict[str, Any]) -> dict[str, bool] | None:
@@ -254,7 +268,7 @@ def _compare_statement(node: ast.stmt, namespace: dict[str, Any]) -> dict[str, b
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return None
     running = [namespace.get(n, _ABSENT) for n in names]
-    if _ABSENT in running:
+    if any(r is _ABSENT for r in running):
         return dict.fromkeys(names, False)  # a constant the running module does not have
     equal = all(_plain(r) and type(r) is type(value) and bool(r == value) for r in running)
     # Equal: this statement made it. Not equal tells nothing: the module body itself (a counter

@@ -77,7 +77,7 @@ class HotReloadMagics(Magics):
         %hotreload timings              where the time of the last reload went, stage by
                                         stage, and what an idle cell costs
         %hotreload dask auto | off      whether the workers of the session's Dask client
-                                        follow reloads (``auto``: when there is a client)
+                                        follow reloads (auto: when there is a client)
         %hotreload cells on | off       update a class or function a cell defined in place
                                         when a later cell defines it again (on by default)
 

@@ -259,7 +259,7 @@ def drop_star_exports(
                 for n, v in names.items()
                 if mapping.get(n, MISSING) is v
                 # Where its statements are unknown, a module object is taken for its own import.
-                and (n not in own if own is not None else not isinstance(v, types.ModuleType))
+                and (n not in own if own is not None else not issubclass(type(v), types.ModuleType))
             }
             for name, value in held.items():
                 journal.add(functools.partial(mapping.__setitem__, name, value))

@@ -2397,16 +2397,10 @@ def shrink_candidates(steps: Steps) -> Iterator[Steps]:
 def shrink(steps: Steps, still_fails: Callable[[Steps], bool], *, budget: int = 400) -> Steps:
     """Greedy delta debugging: keep taking the first smaller variant that still fails."""
     current = steps
-    # An empty file is a save in progress to the engine, not a reload: a module must not be
-    # shrunk to nothing (one that was always empty, a package's __init__, may stay so).
-    empty = {stem for stem in steps[-1] if all(not s.get(stem, "").strip() for s in steps)}
     progress = True
     while progress and budget > 0:
         progress = False
         for candidate in shrink_candidates(current):
-            texts = (t for step in candidate for stem, t in step.items() if stem not in empty)
-            if any(not text.strip() for text in texts):
-                continue
             budget -= 1
             if still_fails(candidate):
                 current = candidate

@@ -235,10 +235,11 @@ def test_what_cannot_be_updated_is_said_in_one_line(
     run(shell, "class Pair(NamedTuple):\n    a: int\n    b: int = 0\n")
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        "hotreload: cell class Point could not be updated in place (__slots__ changed); "
-        "2 old objects keep the old class",
+        "hotreload: cell class Point could not be updated in place (its __slots__ changed); "
+        "2 old objects keep the old class: recreate them",
         "hotreload: cell class Pair could not be updated in place (its fields changed (a "
-        "tuple's length is fixed when it is made)); 1 old object keeps the old class",
+        "tuple's length is fixed when it is made)); 1 old object keeps the old class: "
+        "recreate it",
     ]
     assert run(shell, "type(p) is Point, Point.__slots__, r.a") == (False, ("x", "y"), 1)
 
@@ -252,8 +253,8 @@ def test_a_class_whose_bases_changed_takes_its_old_objects_along(
     capsys.readouterr()
     run(shell, ACCOUNT.replace("class Account:", "class Account(Mixin):"))
     assert capsys.readouterr().out == (
-        "hotreload: cell class Account could not be updated in place (base classes changed);"
-        " 1 old object moved to it\n"
+        "hotreload: cell class Account replaced (its base classes changed); 1 old object moved"
+        " to it\n"
     )
     assert run(shell, "isinstance(a, Account), a.tag(), a.deposit(2)") == (True, "mixed", 2)
 

@@ -81,7 +81,7 @@ def test_reports_name_the_changed_members(host: Host) -> None:
 def test_replaced_class_line_counts_the_old_objects(host: Host) -> None:
     assert str(CellReplaced("P", "__slots__ changed", 1, 0)) == (
         "hotreload: cell class P could not be updated in place (__slots__ changed); "
-        "1 old object keeps the old class"
+        "1 old object keeps the old class: recreate it"
     )
     host.run("class P:\n    __slots__ = ('x',)\n\nkept = [P(), P(), P()]\n")
     (report,) = host.run("class P:\n    __slots__ = ('x', 'y')\n")
