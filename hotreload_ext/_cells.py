@@ -124,9 +124,7 @@ class CellReplaced:
     def of(cls, name: str, replaced: Replacement) -> CellReplaced:
         """The line for a class the patcher replaced (subclasses it rebased are not objects)."""
         # Instances that could not move are counted; tuples of the wrong length are noted.
-        kept = replaced.kept + sum(
-            1 for note in replaced.not_moved if not note.startswith("subclass ")
-        )
+        kept = replaced.kept + sum(not n.startswith("subclass ") for n in replaced.not_moved)
         return cls(name, replaced.reason, kept, replaced.moved)
 
     def __str__(self) -> str:
@@ -135,11 +133,10 @@ class CellReplaced:
             moved = f"{self.moved} old object{'' if self.moved == 1 else 's'} moved to it"
             return f"hotreload: cell class {self.name} replaced ({self.reason}); {moved}"
         line = f"hotreload: cell class {self.name} could not be updated in place ({self.reason})"
-        objects = f"{self.kept} old object" + ("" if self.kept == 1 else "s")
-        them = "it" if self.kept == 1 else "them"
-        verb = "keeps" if self.kept == 1 else "keep"
+        one = self.kept == 1
+        objects = f"{self.kept} old object{'' if one else 's'} {'keeps' if one else 'keep'}"
         moved = f", {self.moved} moved to the new one" if self.moved else ""
-        return f"{line}; {objects} {verb} the old class{moved}: recreate {them}"
+        return f"{line}; {objects} the old class{moved}: recreate {'it' if one else 'them'}"
 
 
 CellReport = CellUpdate | CellReplaced
