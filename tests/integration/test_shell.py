@@ -466,6 +466,26 @@ def test_an_edit_saved_before_loading_without_bytecode_is_picked_up(
             ipython.user_ns.pop(key, None)
 
 
+def test_a_class_renamed_with_its_old_name_kept_takes_the_sessions_instances(
+    shell: InteractiveShell, files: ModuleFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = files.name("renamed")
+    files.write(name, "class OldName:\n    def hello(self):\n        return 'old'\n")
+    run(shell, f"from {name} import OldName; obj = OldName()")
+    files.write(
+        name, "class NewName:\n    def hello(self):\n        return 'new'\n\nOldName = NewName\n"
+    )
+    capsys.readouterr()
+    assert run(shell, f"import {name} as m; obj.hello(), isinstance(obj, m.NewName)") == (
+        "new",
+        True,
+    )
+    assert run(shell, "OldName is m.NewName") is True
+    assert "renamed to NewName" in capsys.readouterr().out
+    for key in ("OldName", "obj"):
+        shell.user_ns.pop(key, None)
+
+
 def test_autoreload_loaded_as_well_is_reported_once_and_in_status(
     shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
