@@ -76,6 +76,8 @@ def test_tests_collect_and_run_from_the_unpacked_sdist(sdist: Path) -> None:
     # The unpacked sources come first on sys.path ([tool.pytest.ini_options] pythonpath), so
     # this collects the sdist's own package and tests, not the checkout's.
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE")}
+    # The unpacked tree is shared by this module's tests: leave no __pycache__ in it.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["HOTRELOAD_NO_SPEEDUPS"] = "1"
     base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"]
     collected = subprocess.run(
@@ -116,7 +118,7 @@ def test_a_pure_python_wheel_can_be_built(sdist: Path, tmp_path: Path) -> None:
     # HOTRELOAD_NO_SPEEDUPS=1 skips the optional C stat loop: the wheel is py3-none-any. Built
     # from the unpacked sdist, as a release would be: a build in the checkout would leave its
     # build/ and staging directories there.
-    env = dict(os.environ, HOTRELOAD_NO_SPEEDUPS="1")
+    env = dict(os.environ, HOTRELOAD_NO_SPEEDUPS="1", PYTHONDONTWRITEBYTECODE="1")
     result = subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--outdir", os.fspath(tmp_path), sdist],
         capture_output=True,

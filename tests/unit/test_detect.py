@@ -187,11 +187,12 @@ def test_filter_patterns(tmp_path: Path) -> None:
 
 def test_idle_poll_stats_but_never_reads(files: ModuleFiles) -> None:
     name = files.name("idle")
-    files.load(name, "X = 1\n")
-    path = files.path(name)
+    path = files.write(name, "X = 1\n")
     stat = path.stat()
-    # Age the file past the racily-clean window, as a real session's files are.
+    # Age the file past the racily-clean window, as a real session's files are; then import
+    # it, so that a .pyc (where bytecode is written) records the file as it is.
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10_000_000_000))
+    files.load(name)
     calls: list[str] = []
 
     def counting_stat(p: str) -> os.stat_result:
