@@ -181,16 +181,16 @@ def _class_matches(body: types.CodeType, cls: type) -> bool | None:
             return False
         verdict = verdict if matches else None
     # A method the file no longer has, still on the running class: the file changed too. Only
-    # one its body made (its qualified name says so; 3.11+): a decorator or a later statement
-    # may have set other functions of the file on the class.
-    prefix = getattr(body, "co_qualname", None)
+    # one its body made (its qualified name says so): a decorator or a later statement may
+    # have set other functions of the file on the class.
+    prefix = type.__getattribute__(cls, "__qualname__") + "."
     for name, value in namespace.items():
-        code = _function_code(value)
-        made_by_body = prefix is not None and getattr(code, "co_qualname", "").startswith(
-            prefix + "."
-        )
-        same_file = code is not None and code.co_filename == body.co_filename
-        if made_by_body and same_file and name not in defined:
+        function = _function(value)
+        if function is None or name in defined:
+            continue
+        qualname = object.__getattribute__(function, "__qualname__")
+        made: types.CodeType = object.__getattribute__(function, "__code__")
+        if qualname.startswith(prefix) and made.co_filename == body.co_filename:
             return False
     return verdict
 
@@ -204,6 +204,15 @@ def _mangled(name: str, class_name: str) -> str:
 
 def _function_code(value: object) -> types.CodeType | None:
     """The code of a function, through staticmethod/classmethod/property and ``__wrapped__``."""
+    function = _function(value)
+    if function is None:
+        return None
+    code: types.CodeType = object.__getattribute__(function, "__code__")
+    return code
+
+
+def _function(value: object) -> object | None:
+    """The plain function behind a method-like value, read without running user code."""
     for _ in range(10):
         # type(), not isinstance(): no user __getattribute__ may run (see _static).
         kind = type(value)
@@ -211,10 +220,8 @@ def _function_code(value: object) -> types.CodeType | None:
             value = object.__getattribute__(value, "__func__")
         elif issubclass(kind, property):
             value = object.__getattribute__(value, "fget")
-        kind = type(value)
-        if kind is types.FunctionType:
-            code: types.CodeType = object.__getattribute__(value, "__code__")
-            return code
+        if type(value) is types.FunctionType:
+            return value
         wrapped = own_attributes(value).get("__wrapped__")
         if wrapped is None:
             return None
